@@ -1,0 +1,1 @@
+"""Search by image with Qwen on Alibaba Cloud Model Studio, as LangChain building blocks."""

@@ -1,0 +1,330 @@
+"""Typed wire models of the Qwen Responses API with the ``image_search`` tool.
+
+These mirror ``shared/reference/upstream-protocol.md`` and are the only code the client and
+the embedded server share. Every model tolerates fields it does not know (``extra="allow"``)
+and every field the upstream may omit is optional, because the live service is sloppy.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+IMAGE_SEARCH_TOOL = "image_search"
+IMAGE_SEARCH_CALL = "image_search_call"
+
+# Upstream image limits (reference: "Image limits").
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MIN_IMAGE_SIDE = 10
+MAX_ASPECT_RATIO = 200
+MAX_HITS_PER_SEARCH = 100
+# Formats the upstream lists, as the MIME types used in data URLs.
+SUPPORTED_IMAGE_MIME_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/bmp",
+        "image/tiff",
+        "image/jp2",
+        "image/x-icon",
+        "image/icns",
+        "image/sgi",
+    }
+)
+BBOX_SCALE = 1000
+FULL_IMAGE_BBOX: tuple[int, int, int, int] = (0, 0, BBOX_SCALE, BBOX_SCALE)
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: unknown fields are kept, never rejected."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- request
+
+
+class InputText(WireModel):
+    type: Literal["input_text"] = "input_text"
+    text: str
+
+
+class InputImage(WireModel):
+    type: Literal["input_image"] = "input_image"
+    image_url: str
+    detail: str | None = None
+
+
+def _content_kind(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in ("input_text", "input_image") else "other"
+
+
+class OtherContent(WireModel):
+    type: str
+
+
+InputContent = Annotated[
+    Annotated[InputText, Tag("input_text")]
+    | Annotated[InputImage, Tag("input_image")]
+    | Annotated[OtherContent, Tag("other")],
+    Discriminator(_content_kind),
+]
+
+
+class InputMessage(WireModel):
+    role: str = "user"
+    content: str | list[InputContent]
+    type: str | None = None
+
+    def images(self) -> list[InputImage]:
+        if isinstance(self.content, str):
+            return []
+        return [part for part in self.content if isinstance(part, InputImage)]
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(part.text for part in self.content if isinstance(part, InputText))
+
+
+class ToolSpec(WireModel):
+    type: str
+
+
+class ResponsesRequest(WireModel):
+    model: str
+    input: str | list[InputMessage]
+    tools: list[ToolSpec] = Field(default_factory=list)
+    stream: bool = False
+    instructions: str | None = None
+
+    def messages(self) -> list[InputMessage]:
+        if isinstance(self.input, str):
+            return [InputMessage(role="user", content=self.input)]
+        return self.input
+
+    def input_images(self) -> list[InputImage]:
+        """Every input image in request order; ``img_idx`` indexes this list."""
+        return [image for message in self.messages() for image in message.images()]
+
+    def user_text(self) -> str:
+        return "\n".join(m.text() for m in self.messages() if m.role == "user" and m.text())
+
+    def has_tool(self, name: str) -> bool:
+        return any(tool.type == name for tool in self.tools)
+
+
+# --------------------------------------------------------------------------- response
+
+
+class SearchHitWire(WireModel):
+    """One element of the JSON string in ``image_search_call.output``."""
+
+    title: str = ""
+    url: str
+    index: int
+
+
+class ImageSearchArguments(WireModel):
+    """The JSON string in ``image_search_call.arguments``."""
+
+    img_idx: int = 0
+    bbox: list[float] | None = None
+
+
+class SummaryText(WireModel):
+    type: str = "summary_text"
+    text: str = ""
+
+
+class ReasoningItem(WireModel):
+    id: str | None = None
+    type: Literal["reasoning"] = "reasoning"
+    summary: list[SummaryText] = Field(default_factory=list)
+
+
+class ImageSearchCallItem(WireModel):
+    id: str | None = None
+    type: Literal["image_search_call"] = "image_search_call"
+    status: str | None = None
+    name: str | None = IMAGE_SEARCH_TOOL
+    arguments: str | None = None
+    output: str | None = None
+
+    def parsed_arguments(self) -> ImageSearchArguments:
+        """The searched image and region; defaults when the JSON is missing or malformed."""
+        if not self.arguments:
+            return ImageSearchArguments()
+        try:
+            return ImageSearchArguments.model_validate_json(self.arguments)
+        except ValueError:
+            return ImageSearchArguments()
+
+    def parsed_output(self) -> list[SearchHitWire]:
+        """The hits; ``[]`` while in progress, for ``"[]"`` and for malformed JSON."""
+        if not self.output:
+            return []
+        try:
+            raw = json.loads(self.output)
+        except ValueError:
+            return []
+        if not isinstance(raw, list):
+            return []
+        hits: list[SearchHitWire] = []
+        for position, entry in enumerate(raw, start=1):
+            if isinstance(entry, dict) and isinstance(entry.get("url"), str):
+                hits.append(
+                    SearchHitWire(
+                        title=str(entry.get("title") or ""),
+                        url=entry["url"],
+                        index=int(entry.get("index") or position),
+                    )
+                )
+        return hits
+
+
+class OutputTextPart(WireModel):
+    # The upstream's own examples sometimes type the part "text" instead of "output_text".
+    type: str = "output_text"
+    text: str = ""
+    annotations: list[Any] = Field(default_factory=list)
+
+
+class MessageItem(WireModel):
+    id: str | None = None
+    type: Literal["message"] = "message"
+    role: str = "assistant"
+    status: str | None = None
+    content: list[OutputTextPart] = Field(default_factory=list)
+
+    def text(self) -> str:
+        return "".join(part.text for part in self.content if part.type in ("output_text", "text"))
+
+
+class OtherItem(WireModel):
+    id: str | None = None
+    type: str
+
+
+def _item_kind(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in ("reasoning", IMAGE_SEARCH_CALL, "message") else "other"
+
+
+OutputItem = Annotated[
+    Annotated[ReasoningItem, Tag("reasoning")]
+    | Annotated[ImageSearchCallItem, Tag(IMAGE_SEARCH_CALL)]
+    | Annotated[MessageItem, Tag("message")]
+    | Annotated[OtherItem, Tag("other")],
+    Discriminator(_item_kind),
+]
+
+
+class ToolUsage(WireModel):
+    count: int | None = None
+
+
+class InputTokensDetails(WireModel):
+    cached_tokens: int | None = None
+
+
+class OutputTokensDetails(WireModel):
+    reasoning_tokens: int | None = None
+
+
+class UsageWire(WireModel):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    input_tokens_details: InputTokensDetails | None = None
+    output_tokens_details: OutputTokensDetails | None = None
+    x_details: list[dict[str, Any]] | None = None
+    x_tools: dict[str, ToolUsage] | None = None
+
+
+class ErrorObject(WireModel):
+    code: str | None = None
+    message: str | None = None
+    type: str | None = None
+    param: str | None = None
+
+
+ResponseStatus = Literal["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]
+
+
+class ResponseObject(WireModel):
+    id: str | None = None
+    object: str = "response"
+    created_at: float | None = None
+    status: str | None = None
+    model: str | None = None
+    error: ErrorObject | None = None
+    output: list[OutputItem] = Field(default_factory=list)
+    usage: UsageWire | None = None
+    request_id: str | None = None
+
+    def answer_text(self) -> str:
+        return "".join(item.text() for item in self.output if isinstance(item, MessageItem))
+
+    def image_search_calls(self) -> list[ImageSearchCallItem]:
+        return [item for item in self.output if isinstance(item, ImageSearchCallItem)]
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+class StreamEvent(WireModel):
+    """One server-sent event. A single tolerant shape: fields are set per ``type``.
+
+    Known types (reference, "Streaming"): ``response.created``, ``response.in_progress``,
+    ``response.output_item.added`` / ``.done`` (``item``), ``response.content_part.added`` /
+    ``.done`` (``part``), ``response.output_text.delta`` (``delta``) / ``.done`` (``text``),
+    ``response.reasoning_summary_text.delta`` / ``.done``, ``response.completed`` /
+    ``.incomplete`` / ``.failed`` (``response``), and a bare ``error`` (``code``, ``message``).
+    """
+
+    type: str
+    sequence_number: int | None = None
+    output_index: int | None = None
+    item_id: str | None = None
+    content_index: int | None = None
+    summary_index: int | None = None
+    item: OutputItem | None = None
+    part: OutputTextPart | None = None
+    response: ResponseObject | None = None
+    delta: str | None = None
+    text: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+TERMINAL_EVENT_TYPES = frozenset(
+    {"response.completed", "response.incomplete", "response.failed", "error"}
+)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class FlatErrorEnvelope(WireModel):
+    """``{"request_id", "code", "message"}`` (the Responses docs' envelope)."""
+
+    request_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class OpenAIErrorEnvelope(WireModel):
+    """``{"error": {"message", "type", "code", "param"}, "request_id"}``."""
+
+    error: ErrorObject
+    request_id: str | None = None
+
+
+def dump_wire(model: BaseModel) -> dict[str, Any]:
+    """JSON-ready dict of a wire model: no ``None`` noise, extra fields kept."""
+    return model.model_dump(mode="json", exclude_none=True, warnings=False)

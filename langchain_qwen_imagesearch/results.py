@@ -1,0 +1,140 @@
+"""The typed result of a search by image, built from a wire response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from langchain_qwen_imagesearch.protocol import (
+    IMAGE_SEARCH_TOOL,
+    ImageSearchCallItem,
+    ResponseObject,
+    dump_wire,
+)
+
+
+class ImageHit(BaseModel):
+    """One image the search found: its 1-based rank, title and source URL."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    title: str
+    url: str
+
+
+class ImageSearchCall(BaseModel):
+    """One ``image_search`` tool call: which input image, which region, what it found."""
+
+    id: str | None = None
+    img_idx: int = Field(0, description="0-based index of the input image searched")
+    bbox: list[float] | None = Field(None, description="searched region, [x1, y1, x2, y2] on 0-1000")
+    status: str | None = None
+    hits: list[ImageHit] = Field(default_factory=list)
+
+    @classmethod
+    def from_item(cls, item: ImageSearchCallItem) -> ImageSearchCall:
+        arguments = item.parsed_arguments()
+        return cls(
+            id=item.id,
+            img_idx=arguments.img_idx,
+            bbox=arguments.bbox,
+            status=item.status,
+            hits=[ImageHit(index=h.index, title=h.title, url=h.url) for h in item.parsed_output()],
+        )
+
+
+class Usage(BaseModel):
+    """Token usage and built-in tool calls; every field may be missing upstream."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    tool_calls: dict[str, int] = Field(
+        default_factory=dict, description="built-in tool name -> call count (usage.x_tools)"
+    )
+
+    @property
+    def image_search_calls(self) -> int:
+        return self.tool_calls.get(IMAGE_SEARCH_TOOL, 0)
+
+
+class PreparedImageInfo(BaseModel):
+    """What was sent for one input image, and whether it had to be converted."""
+
+    source: str = Field(description="short description of what the user gave")
+    kind: str = Field(description="url | data_url | path | bytes | file | pil")
+    mime_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    sent_bytes: int | None = Field(None, description="size of the encoded image sent, if local")
+    converted: bool = False
+    conversion: str | None = Field(None, description="why and how the image was converted")
+
+
+class ImageSearchResult(BaseModel):
+    """Structured hits plus the model's inference, usage and the raw wire response."""
+
+    id: str | None = None
+    model: str | None = None
+    status: str | None = None
+    hits: list[ImageHit] = Field(
+        default_factory=list, description="all hits, de-duplicated by URL across calls, in order"
+    )
+    calls: list[ImageSearchCall] = Field(default_factory=list)
+    answer: str = Field("", description="the model's inference (text of the message items)")
+    usage: Usage = Field(default_factory=Usage)
+    query: str | None = None
+    inputs: list[PreparedImageInfo] = Field(default_factory=list)
+    raw: dict[str, Any] = Field(default_factory=dict, description="the wire response as JSON")
+
+    @classmethod
+    def from_response(
+        cls,
+        response: ResponseObject,
+        *,
+        query: str | None = None,
+        inputs: list[PreparedImageInfo] | None = None,
+        raw: dict[str, Any] | None = None,
+    ) -> ImageSearchResult:
+        calls = [ImageSearchCall.from_item(item) for item in response.image_search_calls()]
+        seen: set[str] = set()
+        hits: list[ImageHit] = []
+        for call in calls:
+            for hit in call.hits:
+                if hit.url not in seen:
+                    seen.add(hit.url)
+                    hits.append(hit)
+        return cls(
+            id=response.id,
+            model=response.model,
+            status=response.status,
+            hits=hits,
+            calls=calls,
+            answer=response.answer_text(),
+            usage=_usage_of(response),
+            query=query,
+            inputs=inputs or [],
+            raw=raw if raw is not None else dump_wire(response),
+        )
+
+
+def _usage_of(response: ResponseObject) -> Usage:
+    wire = response.usage
+    if wire is None:
+        return Usage()
+    return Usage(
+        input_tokens=wire.input_tokens,
+        output_tokens=wire.output_tokens,
+        total_tokens=wire.total_tokens,
+        cached_tokens=wire.input_tokens_details.cached_tokens if wire.input_tokens_details else None,
+        reasoning_tokens=(
+            wire.output_tokens_details.reasoning_tokens if wire.output_tokens_details else None
+        ),
+        tool_calls={
+            name: tool.count for name, tool in (wire.x_tools or {}).items() if tool.count is not None
+        },
+    )

@@ -1,0 +1,1 @@
+"""Embedded Responses-API-compatible image search server (``pip install ".[server]"``)."""
