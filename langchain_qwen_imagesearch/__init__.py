@@ -1,1 +1,84 @@
-"""Search by image with Qwen on Alibaba Cloud Model Studio, as LangChain building blocks."""
+"""Search by image with Qwen on Alibaba Cloud Model Studio, as LangChain building blocks.
+
+Names are imported lazily: ``import langchain_qwen_imagesearch`` stays cheap, and the
+client can be used without loading LangChain or LangGraph.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from langchain_qwen_imagesearch.client import ImageSearchClient
+    from langchain_qwen_imagesearch.errors import (
+        APIConnectionError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        ConfigurationError,
+        ImageInputError,
+        ImageSearchError,
+        NoImageError,
+        RateLimitError,
+        ResponseFailedError,
+    )
+    from langchain_qwen_imagesearch.events import (
+        AnswerDelta,
+        ImageSearchEvent,
+        SearchCompleted,
+        SearchFinished,
+        SearchStarted,
+    )
+    from langchain_qwen_imagesearch.langchain.runnable import QwenImageSearch
+    from langchain_qwen_imagesearch.langchain.tool import QwenImageSearchTool
+    from langchain_qwen_imagesearch.langchain.toolkit import QwenImageSearchToolkit
+    from langchain_qwen_imagesearch.results import (
+        ImageHit,
+        ImageSearchCall,
+        ImageSearchResult,
+        PreparedImageInfo,
+        Usage,
+    )
+
+_EXPORTS: dict[str, str] = {
+    "ImageSearchClient": "client",
+    "ImageSearchResult": "results",
+    "ImageHit": "results",
+    "ImageSearchCall": "results",
+    "PreparedImageInfo": "results",
+    "Usage": "results",
+    "ImageSearchEvent": "events",
+    "SearchStarted": "events",
+    "SearchFinished": "events",
+    "AnswerDelta": "events",
+    "SearchCompleted": "events",
+    "ImageSearchError": "errors",
+    "ConfigurationError": "errors",
+    "ImageInputError": "errors",
+    "NoImageError": "errors",
+    "APIError": "errors",
+    "AuthenticationError": "errors",
+    "RateLimitError": "errors",
+    "ResponseFailedError": "errors",
+    "APITimeoutError": "errors",
+    "APIConnectionError": "errors",
+    "QwenImageSearch": "langchain.runnable",
+    "QwenImageSearchTool": "langchain.tool",
+    "QwenImageSearchToolkit": "langchain.toolkit",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -8,6 +8,7 @@ and every field the upstream may omit is optional, because the live service is s
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -35,6 +36,23 @@ SUPPORTED_IMAGE_MIME_TYPES = frozenset(
     }
 )
 BBOX_SCALE = 1000
+DEFAULT_MODEL = "qwen3.7-plus"
+# Models the docs list for image_search ("series" = the alias plus dated snapshots).
+_DOCUMENTED_MODEL_PATTERN = re.compile(
+    r"^(qwen3\.[567]-plus(-\d{4}-\d{2}-\d{2})?"
+    r"|qwen3\.7-max-2026-06-08"
+    r"|qwen3\.[56]-flash(-\d{4}-\d{2}-\d{2})?"
+    r"|qwen3\.[56]-\d+b(-a\d+b)?(-[a-z0-9-]+)?)$"
+)
+# The docs exclude this open-source model explicitly.
+_UNSUPPORTED_MODELS = frozenset({"qwen3.6-27b"})
+
+
+def is_documented_model(model: str) -> bool:
+    """Whether the upstream docs list ``model`` as supporting the image_search tool."""
+    return model not in _UNSUPPORTED_MODELS and bool(_DOCUMENTED_MODEL_PATTERN.match(model))
+
+
 FULL_IMAGE_BBOX: tuple[int, int, int, int] = (0, 0, BBOX_SCALE, BBOX_SCALE)
 
 
