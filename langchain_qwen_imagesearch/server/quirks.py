@@ -1,0 +1,55 @@
+"""The upstream's stream sloppiness, reproduced on demand so tolerant clients can be tested.
+
+Each quirk is one the reference lists as seen in the upstream's own examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from langchain_qwen_imagesearch.protocol import (
+    IMAGE_SEARCH_CALL,
+    MessageItem,
+    OutputTextPart,
+    ResponseObject,
+    StreamEvent,
+)
+
+UNKNOWN_EVENT_TYPE = "response.x_keepalive"
+SEQUENCE_GAP_EVERY = 4
+
+
+def _as_text_part(part: OutputTextPart | None) -> OutputTextPart | None:
+    return part.model_copy(update={"type": "text"}) if part is not None else None
+
+
+async def sloppy_stream(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    """Rewrite a clean event stream the way the upstream has been seen to send it."""
+    sequence = 0
+    async for event in events:
+        changes: dict[str, object] = {}
+        if event.type == "response.created" and event.response is not None:
+            changes["response"] = event.response.model_copy(update={"model": ""})
+        elif event.type == "response.output_item.done" and event.item is not None:
+            if event.item.type == IMAGE_SEARCH_CALL and event.output_index is not None:
+                changes["output_index"] = event.output_index + 1
+            if isinstance(event.item, MessageItem):
+                parts = [_as_text_part(p) for p in event.item.content]
+                changes["item"] = event.item.model_copy(update={"content": parts})
+        elif event.type in ("response.content_part.added", "response.content_part.done"):
+            changes["part"] = _as_text_part(event.part)
+        elif event.type == "response.output_text.delta":
+            changes.update(item_id=None, content_index=None)
+        elif event.type == "response.completed" and event.response is not None:
+            whole = event.response
+            changes["response"] = ResponseObject(
+                id=whole.id, status=whole.status, usage=whole.usage
+            )
+        if sequence % SEQUENCE_GAP_EVERY == SEQUENCE_GAP_EVERY - 1:
+            sequence += 1
+        changes["sequence_number"] = sequence
+        sequence += 1
+        yield event.model_copy(update=changes)
+        if event.type == "response.in_progress":
+            yield StreamEvent(type=UNKNOWN_EVENT_TYPE, sequence_number=sequence)
+            sequence += 1

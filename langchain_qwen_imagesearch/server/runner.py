@@ -1,0 +1,173 @@
+"""Run the server: in a background thread (tests, demo, ``--local``) or in the foreground."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from typing_extensions import Self
+
+from langchain_qwen_imagesearch.server.answer import AnswerWriter
+from langchain_qwen_imagesearch.server.app import API_PREFIXES, ImageSearchApp
+from langchain_qwen_imagesearch.server.catalog import Catalog, build_catalog, demo_catalog_dir
+from langchain_qwen_imagesearch.server.failures import Failure
+
+STARTUP_TIMEOUT_SECONDS = 15.0
+
+
+class ServerConfigError(ValueError):
+    """The server was asked to run in a way that is unsafe or impossible."""
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "langchain-qwen-imagesearch"
+
+
+def open_demo_catalog(cache_dir: Path | None = None) -> Catalog:
+    """The bundled demo photos, indexed once into the cache (later runs reuse the index)."""
+    directory = (cache_dir or default_cache_dir()) / "demo-catalog"
+    build_catalog(demo_catalog_dir(), directory)
+    return Catalog.open(directory)
+
+
+def check_bind_address(host: str, api_key: str | None) -> None:
+    """Refuse to expose a keyless server beyond this machine."""
+    if api_key:
+        return
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ServerConfigError(
+            f"Refusing to bind {host} without an API key: anyone who can reach it could use "
+            "it. Pass --api-key (or api_key=...), or bind 127.0.0.1."
+        )
+
+
+class EmbeddedServer:
+    """The image search server on a loopback port in a background thread.
+
+    >>> with EmbeddedServer() as server:          # doctest: +SKIP
+    ...     client = ImageSearchClient(base_url=server.base_url, api_key="unused")
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog | str | Path | None = None,
+        *,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        search_delay: float = 0.0,
+        sloppy_stream: bool = False,
+        writer: AnswerWriter | None = None,
+    ):
+        check_bind_address(host, api_key)
+        if catalog is None:
+            catalog = open_demo_catalog()
+        elif not isinstance(catalog, Catalog):
+            catalog = Catalog.open(catalog)
+        self.catalog = catalog
+        self.api_key = api_key
+        self._host = host
+        self._port = port
+        self._handlers = ImageSearchApp(
+            catalog, api_key=api_key, writer=writer, search_delay=search_delay, sloppy=sloppy_stream
+        )
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def root_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the server is not running; use `with EmbeddedServer() as server:`")
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI SDK ``base_url`` (``.../compatible-mode/v1``), as on DashScope."""
+        return self.root_url + API_PREFIXES[0]
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """JSON bodies received, oldest first (for tests that check what a client sent)."""
+        return self._handlers.requests
+
+    def inject(self, failure: Failure) -> None:
+        """Make a coming request fail as ``failure`` describes (first in, first out)."""
+        self._handlers.failures.push(failure)
+
+    def catalog_photo(self, name: str | None = None) -> Path:
+        """A catalog photo on disk (the first whose file name contains ``name``)."""
+        paths = sorted(
+            entry.path
+            for entry in self.catalog.entries()
+            if entry.path is not None and (name is None or name in entry.path.name)
+        )
+        if not paths:
+            raise LookupError(f"no catalog photo matches {name!r}")
+        return paths[0]
+
+    def start(self) -> Self:
+        sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._port))
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._handlers.starlette(), log_level="warning", lifespan="on", timeout_keep_alive=30
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name="qwen-imagesearch-server",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the embedded image search server did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(
+    catalog: Catalog,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key: str | None = None,
+    writer: AnswerWriter | None = None,
+) -> None:
+    """Serve in the foreground until interrupted (the ``serve`` command)."""
+    check_bind_address(host, api_key)
+    app = ImageSearchApp(catalog, api_key=api_key, writer=writer).starlette()
+    uvicorn.run(app, host=host, port=port, log_level="info")
