@@ -1,0 +1,39 @@
+"""The demo's query image: an edited copy of a bundled catalog photo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageEnhance
+
+from langchain_qwen_imagesearch.server.catalog import demo_catalog_dir
+
+DEMO_PHOTO_PREFERENCE = ("chelsea", "coffee", "astronaut")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def demo_photo() -> Path:
+    """The bundled photo the demo edits (a preferred one when present)."""
+    photos = sorted(p for p in demo_catalog_dir().iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    for name in DEMO_PHOTO_PREFERENCE:
+        for photo in photos:
+            if name in photo.stem:
+                return photo
+    return photos[0]
+
+
+def edited_copy(workdir: Path) -> tuple[Path, Path]:
+    """Crop, darken and caption a catalog photo, as someone re-posting it might.
+
+    Returns the original's path and the edited copy's path (a JPEG in ``workdir``).
+    """
+    original = demo_photo()
+    with Image.open(original) as source:
+        image = source.convert("RGB")
+    width, height = image.size
+    image = image.crop((width // 10, height // 10, width - width // 10, height - height // 10))
+    image = ImageEnhance.Brightness(image).enhance(0.8)
+    ImageDraw.Draw(image).text((10, image.height - 24), "reposted @somewhere", fill=(255, 255, 255))
+    edited = workdir / "edited-copy.jpg"
+    image.save(edited, format="JPEG", quality=60)
+    return original, edited
