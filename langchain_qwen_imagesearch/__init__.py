@@ -68,7 +68,32 @@ _EXPORTS: dict[str, str] = {
     "QwenImageSearchToolkit": "langchain.toolkit",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AnswerDelta",
+    "AuthenticationError",
+    "ConfigurationError",
+    "ImageHit",
+    "ImageInputError",
+    "ImageSearchCall",
+    "ImageSearchClient",
+    "ImageSearchError",
+    "ImageSearchEvent",
+    "ImageSearchResult",
+    "NoImageError",
+    "PreparedImageInfo",
+    "QwenImageSearch",
+    "QwenImageSearchTool",
+    "QwenImageSearchToolkit",
+    "RateLimitError",
+    "ResponseFailedError",
+    "SearchCompleted",
+    "SearchFinished",
+    "SearchStarted",
+    "Usage",
+]
 
 
 def __getattr__(name: str) -> Any:
