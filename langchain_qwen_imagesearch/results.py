@@ -29,7 +29,9 @@ class ImageSearchCall(BaseModel):
 
     id: str | None = None
     img_idx: int = Field(0, description="0-based index of the input image searched")
-    bbox: list[float] | None = Field(None, description="searched region, [x1, y1, x2, y2] on 0-1000")
+    bbox: list[float] | None = Field(
+        None, description="searched region, [x1, y1, x2, y2] on 0-1000"
+    )
     status: str | None = None
     hits: list[ImageHit] = Field(default_factory=list)
 
@@ -130,11 +132,15 @@ def _usage_of(response: ResponseObject) -> Usage:
         input_tokens=wire.input_tokens,
         output_tokens=wire.output_tokens,
         total_tokens=wire.total_tokens,
-        cached_tokens=wire.input_tokens_details.cached_tokens if wire.input_tokens_details else None,
+        cached_tokens=wire.input_tokens_details.cached_tokens
+        if wire.input_tokens_details
+        else None,
         reasoning_tokens=(
             wire.output_tokens_details.reasoning_tokens if wire.output_tokens_details else None
         ),
         tool_calls={
-            name: tool.count for name, tool in (wire.x_tools or {}).items() if tool.count is not None
+            name: tool.count
+            for name, tool in (wire.x_tools or {}).items()
+            if tool.count is not None
         },
     )

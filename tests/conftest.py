@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from langchain_qwen_imagesearch.server.catalog import Catalog
 
 from langchain_qwen_imagesearch.server.runner import EmbeddedServer, open_demo_catalog
-from langchain_qwen_imagesearch.server.catalog import Catalog
 
 TEST_API_KEY = "test-key"
 
@@ -33,7 +33,9 @@ def catalog_photo(embedded_server: EmbeddedServer) -> Path:
 
 
 @pytest.fixture
-def dashscope_env(embedded_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch) -> EmbeddedServer:
+def dashscope_env(
+    embedded_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+) -> EmbeddedServer:
     """Point zero-argument construction (DASHSCOPE_API_KEY / DASHSCOPE_BASE_URL) at the server."""
     monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_API_KEY)
     monkeypatch.setenv("DASHSCOPE_BASE_URL", embedded_server.base_url)
