@@ -157,7 +157,7 @@ def _open_catalog(directory: Path | None) -> Catalog:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    catalog = _open_catalog(args.catalog)
+    _require_server_extra()
     from langchain_qwen_imagesearch.server.app import API_PREFIXES
     from langchain_qwen_imagesearch.server.runner import (
         ServerConfigError,
@@ -169,6 +169,7 @@ def run_serve(args: argparse.Namespace) -> int:
         check_bind_address(args.host, args.api_key)
     except ServerConfigError as error:
         raise UsageError(str(error)) from None
+    catalog = _open_catalog(args.catalog)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Serving {len(catalog)} catalog images.", flush=True)
     print(f"Base URL: http://{host}:{args.port}{API_PREFIXES[0]}", flush=True)

@@ -31,7 +31,9 @@ def photo_data_url(path: Path) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def request_body(*image_urls: str, stream: bool = False, text: str = "Find similar images") -> dict[str, Any]:
+def request_body(
+    *image_urls: str, stream: bool = False, text: str = "Find similar images"
+) -> dict[str, Any]:
     content: list[dict[str, str]] = [{"type": "input_text", "text": text}]
     content += [{"type": "input_image", "image_url": url} for url in image_urls]
     return {
@@ -42,9 +44,13 @@ def request_body(*image_urls: str, stream: bool = False, text: str = "Find simil
     }
 
 
-def post(server: EmbeddedServer, body: dict[str, Any], route: str = ROUTES[0], key: str | None = None) -> httpx.Response:
+def post(
+    server: EmbeddedServer, body: dict[str, Any], route: str = ROUTES[0], key: str | None = None
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key or server.api_key}"}
-    return httpx.post(server.root_url + route + "/responses", json=body, headers=headers, timeout=30)
+    return httpx.post(
+        server.root_url + route + "/responses", json=body, headers=headers, timeout=30
+    )
 
 
 def sse_frames(server: EmbeddedServer, body: dict[str, Any]) -> list[list[str]]:
@@ -59,7 +65,9 @@ def sdk(embedded_server: EmbeddedServer) -> openai.OpenAI:
     return openai.OpenAI(api_key=embedded_server.api_key, base_url=embedded_server.base_url)
 
 
-def test_stream_uses_upstream_framing_and_event_order(embedded_server: EmbeddedServer, catalog_photo: Path) -> None:
+def test_stream_uses_upstream_framing_and_event_order(
+    embedded_server: EmbeddedServer, catalog_photo: Path
+) -> None:
     frames = sse_frames(embedded_server, request_body(photo_data_url(catalog_photo), stream=True))
 
     events = []
@@ -103,7 +111,9 @@ def test_stream_uses_upstream_framing_and_event_order(embedded_server: EmbeddedS
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_every_upstream_route_answers_with_a_search(route: str, embedded_server: EmbeddedServer, catalog_photo: Path) -> None:
+def test_every_upstream_route_answers_with_a_search(
+    route: str, embedded_server: EmbeddedServer, catalog_photo: Path
+) -> None:
     response = post(embedded_server, request_body(photo_data_url(catalog_photo)), route=route)
 
     assert response.status_code == 200
@@ -114,10 +124,17 @@ def test_every_upstream_route_answers_with_a_search(route: str, embedded_server:
     assert [item["type"] for item in body["output"]] == ["image_search_call", "message"]
 
 
-def test_sdk_reads_hits_answer_and_usage(sdk: openai.OpenAI, embedded_server: EmbeddedServer, catalog_photo: Path) -> None:
+def test_sdk_reads_hits_answer_and_usage(
+    sdk: openai.OpenAI, embedded_server: EmbeddedServer, catalog_photo: Path
+) -> None:
     response = sdk.responses.create(
         model="qwen3.7-plus",
-        input=[{"role": "user", "content": [{"type": "input_image", "image_url": photo_data_url(catalog_photo)}]}],
+        input=[
+            {
+                "role": "user",
+                "content": [{"type": "input_image", "image_url": photo_data_url(catalog_photo)}],
+            }
+        ],
         tools=[{"type": "image_search"}],  # type: ignore[list-item]
     )
 
@@ -133,27 +150,39 @@ def test_sdk_reads_hits_answer_and_usage(sdk: openai.OpenAI, embedded_server: Em
     assert response.usage.x_tools == {"image_search": {"count": 1}}  # type: ignore[attr-defined]
 
 
-def test_an_edited_copy_finds_its_original_first(sdk: openai.OpenAI, embedded_server: EmbeddedServer, catalog_photo: Path) -> None:
+def test_an_edited_copy_finds_its_original_first(
+    sdk: openai.OpenAI, embedded_server: EmbeddedServer, catalog_photo: Path
+) -> None:
     with Image.open(catalog_photo) as original:
         width, height = original.size
-        edited = ImageEnhance.Brightness(original.convert("RGB").crop((width // 10, height // 10, width, height))).enhance(1.3)
+        edited = ImageEnhance.Brightness(
+            original.convert("RGB").crop((width // 10, height // 10, width, height))
+        ).enhance(1.3)
     response = post(embedded_server, request_body(data_url_of(edited, "JPEG")))
 
     hits = json.loads(response.json()["output"][0]["output"])
-    first = httpx.get(hits[0]["url"], headers={"Authorization": f"Bearer {embedded_server.api_key}"})
+    first = httpx.get(
+        hits[0]["url"], headers={"Authorization": f"Bearer {embedded_server.api_key}"}
+    )
     assert first.content == catalog_photo.read_bytes()
 
 
-def test_each_input_image_gets_its_own_search_call(embedded_server: EmbeddedServer, catalog_photo: Path) -> None:
+def test_each_input_image_gets_its_own_search_call(
+    embedded_server: EmbeddedServer, catalog_photo: Path
+) -> None:
     other = embedded_server.catalog_photo("coffee")
-    body = post(embedded_server, request_body(photo_data_url(catalog_photo), photo_data_url(other))).json()
+    body = post(
+        embedded_server, request_body(photo_data_url(catalog_photo), photo_data_url(other))
+    ).json()
 
     calls = [item for item in body["output"] if item["type"] == "image_search_call"]
     assert [json.loads(c["arguments"])["img_idx"] for c in calls] == [0, 1]
     assert body["usage"]["x_tools"] == {"image_search": {"count": 2}}
 
 
-def test_an_unrelated_image_is_not_padded_with_a_hundred_hits(embedded_server: EmbeddedServer) -> None:
+def test_an_unrelated_image_is_not_padded_with_a_hundred_hits(
+    embedded_server: EmbeddedServer,
+) -> None:
     flat = Image.new("RGB", (64, 64), (250, 0, 250))
     body = post(embedded_server, request_body(data_url_of(flat))).json()
 
@@ -168,7 +197,9 @@ def test_no_image_answers_without_a_tool_call(embedded_server: EmbeddedServer) -
     assert "x_tools" not in body["usage"]
 
 
-def test_wrong_key_gets_401_invalid_api_key_in_the_flat_envelope(embedded_server: EmbeddedServer, catalog_photo: Path) -> None:
+def test_wrong_key_gets_401_invalid_api_key_in_the_flat_envelope(
+    embedded_server: EmbeddedServer, catalog_photo: Path
+) -> None:
     response = post(embedded_server, request_body(photo_data_url(catalog_photo)), key="wrong")
 
     assert response.status_code == 401
@@ -189,12 +220,17 @@ def test_catalog_images_need_the_key(embedded_server: EmbeddedServer, catalog_ph
         (data_url_of(Image.new("RGB", (8, 40))), "must be larger than 10"),
         (data_url_of(Image.new("RGB", (2100, 10))), "aspect ratio"),
         ("data:image/png;base64," + base64.b64encode(b"not an image").decode(), "cannot be opened"),
-        ("data:image/png;base64," + "A" * MAX_IMAGE_BYTES, "max bytes per data-uri item : 10485760"),
+        (
+            "data:image/png;base64," + "A" * MAX_IMAGE_BYTES,
+            "max bytes per data-uri item : 10485760",
+        ),
         ("http://127.0.0.1:9/missing.png", "does not appear to be valid"),
     ],
     ids=["too-small", "too-thin", "not-an-image", "over-10MB", "unreachable-url"],
 )
-def test_image_limits_answer_400_invalid_parameter(image_url: str, message_part: str, embedded_server: EmbeddedServer) -> None:
+def test_image_limits_answer_400_invalid_parameter(
+    image_url: str, message_part: str, embedded_server: EmbeddedServer
+) -> None:
     response = post(embedded_server, request_body(image_url))
 
     assert response.status_code == 400
@@ -203,7 +239,9 @@ def test_image_limits_answer_400_invalid_parameter(image_url: str, message_part:
 
 
 def test_a_bad_image_in_a_stream_ends_in_response_failed(embedded_server: EmbeddedServer) -> None:
-    frames = sse_frames(embedded_server, request_body(data_url_of(Image.new("RGB", (5, 5))), stream=True))
+    frames = sse_frames(
+        embedded_server, request_body(data_url_of(Image.new("RGB", (5, 5))), stream=True)
+    )
 
     last = json.loads(frames[-1][3].removeprefix("data:"))
     assert last["type"] == "response.failed"
@@ -222,14 +260,20 @@ def test_an_image_url_is_downloaded(embedded_server: EmbeddedServer, catalog_pho
     assert hits[0]["url"].rsplit("/", 1)[1] == url.rsplit("/", 1)[1]
 
 
-def test_an_unknown_model_is_not_found(embedded_server: EmbeddedServer, catalog_photo: Path) -> None:
-    response = post(embedded_server, {**request_body(photo_data_url(catalog_photo)), "model": "gpt-4o"})
+def test_an_unknown_model_is_not_found(
+    embedded_server: EmbeddedServer, catalog_photo: Path
+) -> None:
+    response = post(
+        embedded_server, {**request_body(photo_data_url(catalog_photo)), "model": "gpt-4o"}
+    )
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "ModelNotFound"
 
 
-def test_rate_limit_can_arrive_as_http_200_failed(embedded_server: EmbeddedServer, catalog_photo: Path) -> None:
+def test_rate_limit_can_arrive_as_http_200_failed(
+    embedded_server: EmbeddedServer, catalog_photo: Path
+) -> None:
     embedded_server.inject(Failure.failed_response())
     response = post(embedded_server, request_body(photo_data_url(catalog_photo)))
 
@@ -239,7 +283,9 @@ def test_rate_limit_can_arrive_as_http_200_failed(embedded_server: EmbeddedServe
     assert body["error"]["code"] == "server_error" and "rate limit" in body["error"]["message"]
 
 
-def test_throttling_comes_with_retry_after(embedded_server: EmbeddedServer, catalog_photo: Path) -> None:
+def test_throttling_comes_with_retry_after(
+    embedded_server: EmbeddedServer, catalog_photo: Path
+) -> None:
     embedded_server.inject(Failure.http(429, code="Throttling.RateQuota", retry_after=2))
     response = post(embedded_server, request_body(photo_data_url(catalog_photo)))
 
