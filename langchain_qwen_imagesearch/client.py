@@ -1,0 +1,348 @@
+"""``ImageSearchClient``: search by image with Qwen's Responses API and get typed results.
+
+The wire work goes through the OpenAI SDK's low-level ``post`` with ``cast_to=object``: it
+returns the JSON exactly as received (the raw response kept in results, unknown event types
+passed through) and skips the SDK's own model construction, which ``responses.create`` does
+and then needs ``model_dump(warnings=False)`` to undo; our protocol models validate instead.
+The SDK's retries are off (``max_retries=0``) so that one policy, ours, applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeAlias, TypedDict
+from weakref import WeakKeyDictionary
+
+import openai
+from pydantic import SecretStr, ValidationError
+from typing_extensions import Self
+
+from langchain_qwen_imagesearch.config import DEFAULT_MAX_RETRIES, ClientSettings
+from langchain_qwen_imagesearch.errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ResponseFailedError,
+    make_api_error,
+)
+from langchain_qwen_imagesearch.events import ImageSearchEvent
+from langchain_qwen_imagesearch.images import ImageInput, PreparedImage, prepare_images
+from langchain_qwen_imagesearch.outcome import SearchContext, finish
+from langchain_qwen_imagesearch.protocol import (
+    IMAGE_SEARCH_TOOL,
+    InputContent,
+    InputImage,
+    InputMessage,
+    InputText,
+    ResponseObject,
+    ResponsesRequest,
+    ToolSpec,
+    dump_wire,
+)
+from langchain_qwen_imagesearch.results import ImageSearchResult
+from langchain_qwen_imagesearch.retry import (
+    DEFAULT_RETRY_BACKOFF_SECONDS,
+    RetryPolicy,
+    parse_retry_after,
+)
+from langchain_qwen_imagesearch.streaming import StreamAccumulator
+
+RESPONSES_PATH = "/responses"
+# The model may answer without searching unless asked to (reference: tool_choice cannot
+# force the call), so a search without a query asks for one.
+DEFAULT_QUERY = "Search for images similar to this image and describe what you find."
+
+Images: TypeAlias = ImageInput | Sequence[ImageInput]
+
+
+class _SDKOptions(TypedDict):
+    api_key: str
+    base_url: str
+    timeout: float
+    max_retries: int
+
+
+@dataclass(frozen=True)
+class _SearchCall:
+    """One search, built once and sent as many times as retries need."""
+
+    body: dict[str, Any]
+    context: SearchContext
+
+    @classmethod
+    def build(
+        cls, prepared: list[PreparedImage], query: str | None, settings: ClientSettings
+    ) -> _SearchCall:
+        text = query if query and query.strip() else DEFAULT_QUERY
+        content: list[InputContent] = [InputText(text=text)]
+        content.extend(InputImage(image_url=image.image_url) for image in prepared)
+        request = ResponsesRequest(
+            model=settings.model,
+            input=[InputMessage(role="user", content=content)],
+            tools=[ToolSpec(type=IMAGE_SEARCH_TOOL)],
+        )
+        body = dump_wire(request)
+        if settings.enable_thinking is not None:
+            body["enable_thinking"] = settings.enable_thinking
+        context = SearchContext(
+            model=settings.model, query=text, inputs=[image.info for image in prepared]
+        )
+        return cls(body, context)
+
+    def stream_body(self) -> dict[str, Any]:
+        return {**self.body, "stream": True}
+
+    def result(self, payload: object) -> ImageSearchResult:
+        """The result of a non-streamed answer (a JSON dict as received)."""
+        if not isinstance(payload, dict):
+            raise ResponseFailedError(f"The service answered with non-JSON: {str(payload)[:200]}")
+        try:
+            response = ResponseObject.model_validate(payload)
+        except ValidationError as error:
+            raise ResponseFailedError(f"The service sent a malformed response: {error}") from None
+        return finish(response, self.context, raw=payload)
+
+    def accumulator(self) -> StreamAccumulator:
+        return StreamAccumulator(self.context)
+
+
+class ImageSearchClient:
+    """Search the web by image with Qwen (Model Studio's ``image_search`` tool).
+
+    Configuration comes from the arguments, else from ``DASHSCOPE_API_KEY``,
+    ``DASHSCOPE_BASE_URL`` or ``DASHSCOPE_REGION`` (+ ``DASHSCOPE_WORKSPACE_ID``). The key
+    is held as a ``SecretStr`` and never shown; ``settings`` holds the resolved configuration
+    (key, base URL, region, model, timeout, retries). ``retry_backoff`` is the first retry's
+    backoff in seconds (doubling, with jitter) when the service sends no ``Retry-After``.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        region: str | None = None,
+        workspace_id: str | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        enable_thinking: bool | None = None,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF_SECONDS,
+    ) -> None:
+        self.settings = ClientSettings.resolve(
+            api_key=api_key,
+            base_url=base_url,
+            region=region,
+            workspace_id=workspace_id,
+            model=model,
+            timeout=timeout,
+            max_retries=max_retries,
+            enable_thinking=enable_thinking,
+        )
+        self._retry = RetryPolicy(max_retries, retry_backoff)
+        self._sdk_options = _SDKOptions(
+            api_key=self.settings.api_key.get_secret_value(),
+            base_url=self.settings.base_url,
+            timeout=self.settings.timeout,
+            max_retries=0,
+        )
+        self._openai = openai.OpenAI(**self._sdk_options)
+        # An async HTTP pool belongs to one event loop; callers may run several in turn.
+        self._async_openai: WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            WeakKeyDictionary()
+        )
+
+    @property
+    def model(self) -> str:
+        return self.settings.model
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r}, "
+            f"timeout={self.settings.timeout:g}, max_retries={self.settings.max_retries})"
+        )
+
+    # ------------------------------------------------------------------ sync
+
+    def search(self, images: Images, query: str | None = None) -> ImageSearchResult:
+        """Search by one image or several; ``query`` says what to look for."""
+        call = _SearchCall.build(prepare_images(images), query, self.settings)
+        attempts = self._retry.attempts()
+        while True:
+            try:
+                with self._translated_errors():
+                    payload = self._openai.post(RESPONSES_PATH, body=call.body, cast_to=object)
+                return call.result(payload)
+            except APIError as error:
+                time.sleep(attempts.wait_before_retry(error))
+
+    def stream(self, images: Images, query: str | None = None) -> Iterator[ImageSearchEvent]:
+        """Typed events as the search runs; the last, ``SearchCompleted``, holds the result.
+
+        A failure is retried only while nothing has been yielded yet.
+        """
+        call = _SearchCall.build(prepare_images(images), query, self.settings)
+        attempts = self._retry.attempts()
+        while True:
+            accumulator = call.accumulator()
+            try:
+                with (
+                    self._translated_errors(),
+                    self._openai.post(
+                        RESPONSES_PATH,
+                        body=call.stream_body(),
+                        cast_to=object,
+                        stream=True,
+                        stream_cls=openai.Stream[object],
+                    ) as wire_events,
+                ):
+                    accumulator.request_id = wire_events.response.headers.get("x-request-id")
+                    for payload in wire_events:
+                        yield from accumulator.feed(payload)
+                        if accumulator.result is not None:
+                            return
+                raise accumulator.ended_early()
+            except APIError as error:
+                if accumulator.emitted:
+                    raise
+                time.sleep(attempts.wait_before_retry(error))
+
+    def close(self) -> None:
+        """Release the HTTP connections (the sync ones; see ``aclose`` for async)."""
+        self._openai.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ async
+
+    async def asearch(self, images: Images, query: str | None = None) -> ImageSearchResult:
+        """``search`` without blocking the event loop (images are prepared in a thread)."""
+        call = _SearchCall.build(await _aprepare(images), query, self.settings)
+        attempts = self._retry.attempts()
+        while True:
+            try:
+                with self._translated_errors():
+                    payload = await self._async_client().post(
+                        RESPONSES_PATH, body=call.body, cast_to=object
+                    )
+                return call.result(payload)
+            except APIError as error:
+                await asyncio.sleep(attempts.wait_before_retry(error))
+
+    async def astream(
+        self, images: Images, query: str | None = None
+    ) -> AsyncIterator[ImageSearchEvent]:
+        """``stream`` as an async generator."""
+        call = _SearchCall.build(await _aprepare(images), query, self.settings)
+        attempts = self._retry.attempts()
+        while True:
+            accumulator = call.accumulator()
+            try:
+                with self._translated_errors():
+                    wire_events = await self._async_client().post(
+                        RESPONSES_PATH,
+                        body=call.stream_body(),
+                        cast_to=object,
+                        stream=True,
+                        stream_cls=openai.AsyncStream[object],
+                    )
+                    async with wire_events:
+                        accumulator.request_id = wire_events.response.headers.get("x-request-id")
+                        async for payload in wire_events:
+                            for event in accumulator.feed(payload):
+                                yield event
+                            if accumulator.result is not None:
+                                return
+                raise accumulator.ended_early()
+            except APIError as error:
+                if accumulator.emitted:
+                    raise
+                await asyncio.sleep(attempts.wait_before_retry(error))
+
+    async def aclose(self) -> None:
+        """Release the HTTP connections of every async call made so far, and the sync ones."""
+        for client in list(self._async_openai.values()):
+            await client.close()
+        self._async_openai.clear()
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _async_client(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        client = self._async_openai.get(loop)
+        if client is None:
+            client = self._async_openai[loop] = openai.AsyncOpenAI(**self._sdk_options)
+        return client
+
+    # ------------------------------------------------------------------ errors
+
+    @contextlib.contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        """The SDK's exceptions, raised as this package's typed errors."""
+        try:
+            yield
+        except openai.APIError as error:
+            raise _api_error(error, self.settings.timeout) from error
+        except json.JSONDecodeError as error:
+            raise ResponseFailedError(
+                f"The service sent an event that is not JSON: {error}"
+            ) from error
+
+
+async def _aprepare(images: Images) -> list[PreparedImage]:
+    """Reading and converting local images is blocking work: keep it off the event loop."""
+    return await asyncio.to_thread(prepare_images, images)
+
+
+def _api_error(error: openai.APIError, timeout: float) -> APIError:
+    if isinstance(error, openai.APITimeoutError):
+        return APITimeoutError(
+            f"No answer within the {timeout:g} s timeout. An image search can take over a "
+            "minute upstream: pass a larger timeout=... if this repeats."
+        )
+    if isinstance(error, openai.APIConnectionError):
+        cause = error.__cause__ or error.message
+        return APIConnectionError(f"Could not reach the service: {cause}")
+    # Flat envelopes arrive whole; the SDK unwraps OpenAI-style ones to their "error" object.
+    body = error.body if isinstance(error.body, dict) else {}
+    message = body.get("message") if isinstance(body.get("message"), str) else error.message
+    code = str(body["code"]) if body.get("code") is not None else None
+    if isinstance(error, openai.APIStatusError):
+        return make_api_error(
+            message,
+            code=code,
+            request_id=body.get("request_id") or error.request_id,
+            status_code=error.status_code,
+            retry_after=parse_retry_after(error.response.headers.get("retry-after")),
+        )
+    # An event carrying an "error" object, which the SDK raises mid-stream.
+    return make_api_error(message, code=code, default=ResponseFailedError)

@@ -1,0 +1,175 @@
+"""Wire stream events in, typed events out: one accumulator for the sync and async streams.
+
+It survives the upstream's sloppiness (reference, "Streaming"): an empty ``model`` in
+``response.created``, an item added at one ``output_index`` and done at another, parts
+typed ``text``, deltas without ``item_id``/``content_index``, gaps in ``sequence_number``,
+a ``response.completed`` holding only id, status and usage, and event types it does not know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from langchain_qwen_imagesearch.errors import (
+    APIConnectionError,
+    ResponseFailedError,
+    make_api_error,
+)
+from langchain_qwen_imagesearch.events import (
+    AnswerDelta,
+    ImageSearchEvent,
+    SearchCompleted,
+    SearchFinished,
+    SearchStarted,
+)
+from langchain_qwen_imagesearch.outcome import SearchContext, ended_error, finish
+from langchain_qwen_imagesearch.protocol import (
+    ImageSearchCallItem,
+    MessageItem,
+    OutputItem,
+    OutputTextPart,
+    ResponseObject,
+    StreamEvent,
+    dump_wire,
+)
+from langchain_qwen_imagesearch.results import ImageSearchCall, ImageSearchResult
+
+
+@dataclass(frozen=True)
+class _DoneItem:
+    position: int
+    arrival: int
+    item: OutputItem
+
+
+class StreamAccumulator:
+    """Feed it each wire event (a JSON dict); it returns the typed events to yield.
+
+    ``response.completed`` yields ``SearchCompleted`` with the same result a non-streamed call
+    gives; ``response.failed``, ``response.incomplete`` and ``error`` raise typed errors.
+    """
+
+    def __init__(self, context: SearchContext, *, request_id: str | None = None) -> None:
+        self._context = context
+        self.request_id = request_id
+        self._opening = ResponseObject()
+        self._added_at: dict[str, int] = {}
+        self._done: dict[str, _DoneItem] = {}
+        self._answer_deltas: list[str] = []
+        self.emitted = False
+        self.result: ImageSearchResult | None = None
+
+    def feed(self, payload: Any) -> list[ImageSearchEvent]:
+        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+            return []
+        try:
+            event = StreamEvent.model_validate(payload)
+        except ValidationError as error:
+            raise ResponseFailedError(
+                f"The service sent a malformed {payload['type']} event: {error}",
+                request_id=self.request_id,
+            ) from None
+        events = self._handle(event, payload)
+        self.emitted = self.emitted or bool(events)
+        return events
+
+    def _handle(self, event: StreamEvent, payload: dict[str, Any]) -> list[ImageSearchEvent]:
+        kind = event.type
+        if kind in ("response.created", "response.in_progress", "response.queued"):
+            if event.response is not None:
+                self._opening = event.response
+        elif kind == "response.output_item.added" and event.item is not None:
+            self._added_at.setdefault(_item_key(event.item, event.output_index), _index(event))
+            if isinstance(event.item, ImageSearchCallItem):
+                call = ImageSearchCall.from_item(event.item)
+                return [SearchStarted(call_id=call.id, img_idx=call.img_idx, bbox=call.bbox)]
+        elif kind == "response.output_item.done" and event.item is not None:
+            return self._item_done(event, event.item)
+        elif kind == "response.output_text.delta" and event.delta:
+            self._answer_deltas.append(event.delta)
+            return [AnswerDelta(delta=event.delta)]
+        elif kind == "response.completed":
+            self.result = self._complete(event.response or ResponseObject(), payload)
+            return [SearchCompleted(result=self.result)]
+        elif kind in ("response.failed", "response.incomplete"):
+            # The event type, not the (possibly partial) response, says how it ended.
+            ended = kind.rpartition(".")[2]
+            raise ended_error(event.response or ResponseObject(), ended, self.request_id)
+        elif kind == "error":
+            raise make_api_error(
+                event.message,
+                code=event.code,
+                request_id=self.request_id,
+                default=ResponseFailedError,
+            )
+        return []
+
+    def _item_done(self, event: StreamEvent, item: OutputItem) -> list[ImageSearchEvent]:
+        key = _item_key(item, event.output_index)
+        # Ordered by where the item was added: the upstream may report another index at done.
+        position = self._added_at.get(key, _index(event))
+        self._done[key] = _DoneItem(position, len(self._done), item)
+        if not isinstance(item, ImageSearchCallItem):
+            return []
+        call = ImageSearchCall.from_item(item)
+        return [
+            SearchFinished(
+                call_id=call.id,
+                img_idx=call.img_idx,
+                bbox=call.bbox,
+                status=call.status,
+                hits=call.hits,
+            )
+        ]
+
+    def _complete(self, completed: ResponseObject, payload: dict[str, Any]) -> ImageSearchResult:
+        """The final result: from the completed response when it holds the output, else from
+        the items seen done, with id, model, status and usage merged in."""
+        if completed.output:
+            raw = payload.get("response")
+            response = completed
+        else:
+            response = completed.model_copy(update={"output": self._collected_output()})
+            raw = None
+        opening = self._opening
+        response = response.model_copy(
+            update={
+                "id": response.id or opening.id,
+                "model": response.model or opening.model or self._context.model,
+                "status": response.status or "completed",
+                "created_at": response.created_at or opening.created_at,
+            }
+        )
+        return finish(
+            response,
+            self._context,
+            raw=raw if isinstance(raw, dict) else dump_wire(response),
+            request_id=self.request_id,
+        )
+
+    def _collected_output(self) -> list[OutputItem]:
+        done = sorted(self._done.values(), key=lambda entry: (entry.position, entry.arrival))
+        output = [entry.item for entry in done]
+        if self._answer_deltas and not any(isinstance(item, MessageItem) for item in output):
+            # The message's output_item.done never came: the deltas are the answer.
+            text = "".join(self._answer_deltas)
+            output.append(MessageItem(content=[OutputTextPart(text=text)]))
+        return output
+
+    def ended_early(self) -> APIConnectionError:
+        """The error for a stream that closed before any terminal event."""
+        return APIConnectionError(
+            "The stream ended before the response completed (connection closed early).",
+            request_id=self.request_id,
+        )
+
+
+def _item_key(item: OutputItem, output_index: int | None) -> str:
+    return item.id or f"output_index:{output_index}"
+
+
+def _index(event: StreamEvent) -> int:
+    return event.output_index if event.output_index is not None else 1_000_000
