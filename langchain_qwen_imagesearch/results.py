@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from langchain_qwen_imagesearch.display import result_gallery_html
 from langchain_qwen_imagesearch.protocol import (
     IMAGE_SEARCH_TOOL,
     ImageSearchCallItem,
@@ -28,9 +29,9 @@ class ImageSearchCall(BaseModel):
     """One ``image_search`` tool call: which input image, which region, what it found."""
 
     id: str | None = None
-    img_idx: int = Field(0, description="0-based index of the input image searched")
+    img_idx: int = Field(default=0, description="0-based index of the input image searched")
     bbox: list[float] | None = Field(
-        None, description="searched region, [x1, y1, x2, y2] on 0-1000"
+        default=None, description="searched region, [x1, y1, x2, y2] on 0-1000"
     )
     status: str | None = None
     hits: list[ImageHit] = Field(default_factory=list)
@@ -72,9 +73,11 @@ class PreparedImageInfo(BaseModel):
     mime_type: str | None = None
     width: int | None = None
     height: int | None = None
-    sent_bytes: int | None = Field(None, description="size of the encoded image sent, if local")
+    sent_bytes: int | None = Field(
+        default=None, description="size of the encoded image sent, if local"
+    )
     converted: bool = False
-    conversion: str | None = Field(None, description="why and how the image was converted")
+    conversion: str | None = Field(default=None, description="why and how the image was converted")
 
 
 class ImageSearchResult(BaseModel):
@@ -87,7 +90,7 @@ class ImageSearchResult(BaseModel):
         default_factory=list, description="all hits, de-duplicated by URL across calls, in order"
     )
     calls: list[ImageSearchCall] = Field(default_factory=list)
-    answer: str = Field("", description="the model's inference (text of the message items)")
+    answer: str = Field(default="", description="the model's inference (text of the message items)")
     usage: Usage = Field(default_factory=Usage)
     query: str | None = None
     inputs: list[PreparedImageInfo] = Field(default_factory=list)
@@ -122,6 +125,9 @@ class ImageSearchResult(BaseModel):
             inputs=inputs or [],
             raw=raw if raw is not None else dump_wire(response),
         )
+
+    def _repr_html_(self) -> str:
+        return result_gallery_html(self)
 
 
 def _usage_of(response: ResponseObject) -> Usage:
