@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 from PIL import Image
 
 from langchain_qwen_imagesearch.protocol import SearchHitWire
@@ -127,22 +128,19 @@ class ChatModelAnswerWriter:
     async def write(
         self, *, query: str, images: Sequence[Image.Image], outcomes: Sequence[SearchOutcome]
     ) -> AsyncIterator[str]:
+        content: list[ChatCompletionContentPartParam] = [
+            {"type": "text", "text": self._prompt(query, outcomes)}
+        ]
+        content += [
+            {"type": "image_url", "image_url": {"url": _thumbnail_data_url(image)}}
+            for image in images
+        ]
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": self.SYSTEM_PROMPT},
+            {"role": "user", "content": content},
+        ]
         stream = await self._client.chat.completions.create(
-            model=self._model,
-            stream=True,
-            messages=[
-                {"role": "system", "content": self.SYSTEM_PROMPT},
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "text", "text": self._prompt(query, outcomes)},
-                        *(
-                            {"type": "image_url", "image_url": {"url": _thumbnail_data_url(im)}}
-                            for im in images
-                        ),
-                    ],
-                },
-            ],
+            model=self._model, messages=messages, stream=True
         )
         async for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content:

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from typing_extensions import Self
@@ -18,6 +18,9 @@ from langchain_qwen_imagesearch.server.answer import AnswerWriter
 from langchain_qwen_imagesearch.server.app import API_PREFIXES, ImageSearchApp
 from langchain_qwen_imagesearch.server.catalog import Catalog, build_catalog, demo_catalog_dir
 from langchain_qwen_imagesearch.server.failures import Failure
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 STARTUP_TIMEOUT_SECONDS = 15.0
 
@@ -53,7 +56,61 @@ def check_bind_address(host: str, api_key: str | None) -> None:
         )
 
 
-class EmbeddedServer:
+class BackgroundServer:
+    """Any ASGI app served by uvicorn on a (free) port in a daemon thread."""
+
+    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0):
+        self._app = app
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def root_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the server is not running; use it as a context manager")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self._app, log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="asgi-server", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the background ASGI server did not start")
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedServer(BackgroundServer):
     """The image search server on a loopback port in a background thread.
 
     >>> with EmbeddedServer() as server:          # doctest: +SKIP
@@ -78,19 +135,10 @@ class EmbeddedServer:
             catalog = Catalog.open(catalog)
         self.catalog = catalog
         self.api_key = api_key
-        self._host = host
-        self._port = port
         self._handlers = ImageSearchApp(
             catalog, api_key=api_key, writer=writer, search_delay=search_delay, sloppy=sloppy_stream
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def root_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the server is not running; use `with EmbeddedServer() as server:`")
-        return f"http://{self._host}:{self._port}"
+        super().__init__(self._handlers.starlette(), host=host, port=port)
 
     @property
     def base_url(self) -> str:
@@ -116,47 +164,6 @@ class EmbeddedServer:
         if not paths:
             raise LookupError(f"no catalog photo matches {name!r}")
         return paths[0]
-
-    def start(self) -> Self:
-        sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._handlers.starlette(), log_level="warning", lifespan="on", timeout_keep_alive=30
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
-            name="qwen-imagesearch-server",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the embedded image search server did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def serve(
