@@ -1,0 +1,169 @@
+"""Image search in chat-model conversations: what langchain-openai does today, and
+``ChatQwenImageSearch``, which keeps hits, usage and ``x_tools``. All against the embedded
+server, which speaks the Responses wire protocol that ``ChatOpenAI`` talks."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.caches import InMemoryCache
+from langchain_core.messages import AIMessageChunk, HumanMessage
+from langchain_openai import ChatOpenAI
+from langgraph.graph import START, MessagesState, StateGraph
+
+from langchain_qwen_imagesearch import NoImageError, SearchFinished, SearchStarted
+from langchain_qwen_imagesearch.langchain import (
+    ChatQwenImageSearch,
+    get_image_search_callback,
+    image_search_result,
+)
+from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+
+IMAGE_SEARCH = {"type": "image_search"}
+
+
+@pytest.fixture
+def question(catalog_photo: Path) -> HumanMessage:
+    data = base64.b64encode(catalog_photo.read_bytes()).decode()
+    return HumanMessage(
+        content_blocks=[
+            {"type": "text", "text": "Where else is this photo published?"},
+            {"type": "image", "base64": data, "mime_type": "image/jpeg"},
+        ]
+    )
+
+
+def chat_openai(server: EmbeddedServer, output_version: str) -> ChatOpenAI:
+    return ChatOpenAI(
+        use_responses_api=True,
+        output_version=output_version,
+        base_url=server.base_url,
+        api_key=server.api_key,  # type: ignore[arg-type]
+        model="qwen3.7-plus",
+    )
+
+
+@pytest.mark.parametrize("output_version", ["v0", "responses/v1", "v1"])
+def test_chat_openai_cannot_carry_image_search_results(
+    output_version: str, question: HumanMessage, dashscope_env: EmbeddedServer
+) -> None:
+    """Why ``ChatQwenImageSearch`` exists: checked against the installed langchain-openai."""
+    llm = chat_openai(dashscope_env, output_version)
+
+    with pytest.raises(ValueError, match="Unsupported function"):
+        llm.bind_tools([IMAGE_SEARCH])
+    answer = llm.bind(tools=[IMAGE_SEARCH]).invoke([question])
+    streamed = list(llm.bind(tools=[IMAGE_SEARCH]).stream([question]))
+
+    # The server did search (the answer is its summary), but the hits never reach the message.
+    assert answer.text
+    for message in [answer, *streamed]:
+        dumped = json.dumps(message.model_dump(), default=str)
+        assert "image_search_call" not in dumped
+        assert "x_tools" not in dumped
+
+
+def test_chat_qwen_image_search_keeps_hits_usage_and_x_tools(
+    question: HumanMessage, dashscope_env: EmbeddedServer
+) -> None:
+    chat = ChatQwenImageSearch()
+
+    reply = chat.invoke([question])
+
+    result = image_search_result(reply)
+    assert result is not None
+    assert result.hits and result.hits[0].url.startswith(dashscope_env.base_url.split("/comp")[0])
+    assert reply.content == result.answer
+    assert result.query == "Where else is this photo published?"
+    assert reply.usage_metadata is not None
+    assert reply.usage_metadata["total_tokens"] == result.usage.total_tokens
+    assert reply.response_metadata["x_tools"] == {"image_search": 1}
+    assert reply.response_metadata["model_name"] == "qwen3.7-plus"
+
+
+def test_streaming_gives_the_answer_as_it_comes_and_everything_at_the_end(
+    question: HumanMessage, dashscope_env: EmbeddedServer
+) -> None:
+    chat = ChatQwenImageSearch()
+
+    chunks = list(chat.stream([question]))
+
+    text_chunks = [chunk for chunk in chunks if chunk.content]
+    assert len(text_chunks) > 1
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    assert isinstance(merged, AIMessageChunk)
+    result = image_search_result(merged)
+    assert result is not None and result.hits
+    assert merged.content == result.answer
+    assert merged.usage_metadata is not None
+    assert merged.usage_metadata["total_tokens"] == result.usage.total_tokens
+
+
+async def test_async_turns_and_astream_events(
+    question: HumanMessage, dashscope_env: EmbeddedServer
+) -> None:
+    chat = ChatQwenImageSearch()
+
+    reply = await chat.ainvoke([question])
+    streamed = [
+        event["data"]["chunk"].content
+        async for event in chat.astream_events([question], version="v2")
+        if event["event"] == "on_chat_model_stream"
+    ]
+
+    assert "".join(streamed) == reply.content
+    result = image_search_result(reply)
+    assert result is not None and result.hits
+
+
+def test_the_reply_is_safe_in_history_a_chat_openai_reads(
+    question: HumanMessage, dashscope_env: EmbeddedServer
+) -> None:
+    reply = ChatQwenImageSearch().invoke([question])
+    follow_up = HumanMessage("Thanks. Which of these is the original?")
+    llm = chat_openai(dashscope_env, "v1")
+
+    llm.invoke([question, reply, follow_up])
+
+    sent = dashscope_env.requests[-1]["input"]
+    assert [message["role"] for message in sent] == ["user", "assistant", "user"]
+    assert "additional_kwargs" not in json.dumps(sent)
+    assert '"hits"' not in json.dumps(sent)
+
+
+def test_a_conversation_without_an_image_is_refused(dashscope_env: EmbeddedServer) -> None:
+    with pytest.raises(NoImageError, match="No image in the conversation"):
+        ChatQwenImageSearch().invoke([HumanMessage("find similar shoes")])
+
+
+def test_in_a_langgraph_node_progress_reaches_custom_listeners(
+    question: HumanMessage, dashscope_env: EmbeddedServer
+) -> None:
+    chat = ChatQwenImageSearch()
+    graph = StateGraph(MessagesState)
+    graph.add_node("search", lambda state: {"messages": [chat.invoke(state["messages"])]})
+    graph.add_edge(START, "search")
+
+    chunks = list(graph.compile().stream({"messages": [question]}, stream_mode="custom"))
+
+    assert [type(event) for event in chunks[:2]] == [SearchStarted, SearchFinished]
+
+
+def test_turns_are_counted_once_even_when_langchain_caches_them(
+    question: HumanMessage, dashscope_env: EmbeddedServer
+) -> None:
+    chat = ChatQwenImageSearch(cache=InMemoryCache())
+    sent_before = len(dashscope_env.requests)
+
+    with get_image_search_callback() as cost:
+        first = chat.invoke([question])
+        second = chat.invoke([question])
+
+    assert second.content == first.content
+    assert len(dashscope_env.requests) == sent_before + 1
+    assert (cost.searches, cost.cached_searches) == (1, 1)

@@ -1,0 +1,173 @@
+"""The cost callback and the result cache, on searches run against the embedded server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import HumanMessage, ToolMessage
+
+from langchain_qwen_imagesearch import QwenImageSearch, QwenImageSearchTool
+from langchain_qwen_imagesearch.langchain import (
+    INTERNATIONAL_FEE_PER_1000_CALLS,
+    ChatQwenImageSearch,
+    ImageSearchCostHandler,
+    InMemoryImageSearchCache,
+    get_image_search_callback,
+)
+from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+
+
+@pytest.fixture
+def search(dashscope_env: EmbeddedServer) -> QwenImageSearch:
+    return QwenImageSearch()
+
+
+def test_a_block_totals_searches_tokens_and_the_tool_fee(
+    search: QwenImageSearch, catalog_photo: Path
+) -> None:
+    chain = search | (lambda result: result.hits)
+
+    with get_image_search_callback() as cost:
+        first = search.invoke(catalog_photo)
+        chain.invoke({"images": [catalog_photo, catalog_photo.with_name("brick_wall.jpg")]})
+
+    assert cost.searches == 2
+    assert cost.image_search_calls == 3
+    assert first.usage.total_tokens is not None
+    assert cost.total_tokens > first.usage.total_tokens
+    assert cost.input_tokens + cost.output_tokens == cost.total_tokens
+    assert cost.tool_fee == pytest.approx(3 * 48 / 1000)
+    assert "Tool fee: CNY 0.1440" in repr(cost)
+
+
+def test_searches_outside_the_block_are_not_counted(
+    search: QwenImageSearch, catalog_photo: Path
+) -> None:
+    with get_image_search_callback() as cost:
+        pass
+    search.invoke(catalog_photo)
+
+    assert cost.searches == 0
+
+
+async def test_async_and_concurrent_searches_are_all_counted(
+    search: QwenImageSearch, dashscope_env: EmbeddedServer
+) -> None:
+    photos = [entry.path for entry in dashscope_env.catalog.entries()][:8]
+
+    with get_image_search_callback(fee_per_1000_calls=INTERNATIONAL_FEE_PER_1000_CALLS) as cost:
+        await search.abatch(photos, config={"max_concurrency": 8})
+        await asyncio.gather(*(search.ainvoke(photo) for photo in photos))
+        search.batch(photos, config={"max_concurrency": 8})
+
+    assert cost.searches == cost.image_search_calls == 24
+    assert cost.tool_fee == pytest.approx(24 * 58.713905 / 1000)
+
+
+def test_blocks_nest_and_handlers_can_be_passed_explicitly(
+    search: QwenImageSearch, catalog_photo: Path
+) -> None:
+    explicit = ImageSearchCostHandler()
+    with get_image_search_callback() as outer:
+        search.invoke(catalog_photo)
+        with get_image_search_callback() as inner:
+            search.invoke(catalog_photo)
+    search.invoke(catalog_photo, config={"callbacks": [explicit]})
+
+    assert (outer.searches, inner.searches, explicit.searches) == (2, 1, 1)
+
+
+def test_tool_calls_and_chat_turns_are_counted(
+    catalog_photo: Path, dashscope_env: EmbeddedServer
+) -> None:
+    tool = QwenImageSearchTool()
+    chat = ChatQwenImageSearch()
+    question = HumanMessage([{"type": "image_url", "image_url": str(catalog_photo)}])
+
+    with get_image_search_callback() as cost:
+        tool.invoke({"image": str(catalog_photo)})
+        chat.invoke([question])
+        list(chat.stream([question]))
+
+    assert cost.searches == 3
+
+
+def test_a_repeated_search_comes_from_the_cache_for_free(
+    catalog_photo: Path, dashscope_env: EmbeddedServer, tmp_path: Path
+) -> None:
+    search = QwenImageSearch(search_cache=InMemoryImageSearchCache())
+    copy = tmp_path / "renamed.jpg"
+    copy.write_bytes(catalog_photo.read_bytes())
+    sent_before = len(dashscope_env.requests)
+
+    with get_image_search_callback() as cost:
+        fresh = search.invoke({"image": catalog_photo, "query": "same"})
+        again = search.invoke({"image": copy, "query": "same"})
+        with copy.open("rb") as file:
+            from_file = search.invoke({"image": file, "query": "same"})
+
+    assert len(dashscope_env.requests) == sent_before + 1
+    assert (cost.searches, cost.cached_searches, cost.image_search_calls) == (1, 2, 1)
+    assert again.hits == from_file.hits == fresh.hits
+    assert fresh.inputs[0].kind == "path"
+    assert fresh.inputs[0].source == str(catalog_photo)
+
+
+def test_the_query_model_and_image_are_part_of_the_key(
+    catalog_photo: Path, dashscope_env: EmbeddedServer
+) -> None:
+    cache = InMemoryImageSearchCache()
+    default_model = QwenImageSearch(search_cache=cache)
+    other_model = QwenImageSearch(search_cache=cache, model="qwen3.6-plus")
+    other_photo = dashscope_env.catalog_photo("coffee")
+    sent_before = len(dashscope_env.requests)
+
+    default_model.invoke({"image": catalog_photo, "query": "a"})
+    default_model.invoke({"image": catalog_photo, "query": "b"})
+    default_model.invoke({"image": other_photo, "query": "a"})
+    other_model.invoke({"image": catalog_photo, "query": "a"})
+
+    assert len(dashscope_env.requests) == sent_before + 4
+    assert len(cache) == 4
+
+
+async def test_cached_results_stream_and_reach_tools(
+    catalog_photo: Path, dashscope_env: EmbeddedServer
+) -> None:
+    cache = InMemoryImageSearchCache()
+    search = QwenImageSearch(search_cache=cache)
+    tool = QwenImageSearchTool(search_cache=cache)
+    first = await search.ainvoke(catalog_photo)
+    sent_before = len(dashscope_env.requests)
+
+    events = [event async for event in search.astream(catalog_photo)]
+    message = tool.invoke(
+        {"name": tool.name, "args": {"image": str(catalog_photo)}, "id": "1", "type": "tool_call"}
+    )
+
+    assert len(dashscope_env.requests) == sent_before
+    assert len(events) == 1
+    assert events[0].result.hits == first.hits  # type: ignore[union-attr]
+    assert isinstance(message, ToolMessage)
+    assert message.artifact.hits == first.hits
+
+
+def test_the_cache_evicts_the_least_recently_used_and_hands_out_copies(
+    dashscope_env: EmbeddedServer,
+) -> None:
+    cache = InMemoryImageSearchCache(maxsize=1)
+    search = QwenImageSearch(search_cache=cache)
+    first, second = dashscope_env.catalog_photo("coffee"), dashscope_env.catalog_photo("brick")
+
+    result = search.invoke(first)
+    result.hits.clear()
+    unchanged = search.invoke(first)
+    search.invoke(second)
+    sent_before = len(dashscope_env.requests)
+    search.invoke(first)
+
+    assert unchanged.hits
+    assert len(cache) == 1
+    assert len(dashscope_env.requests) == sent_before + 1
