@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from langchain.agents import create_agent
+from langchain.agents.middleware import ToolCallLimitMiddleware
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
@@ -145,6 +146,24 @@ def test_progress_reaches_custom_stream_listeners_as_it_happens(
     assert isinstance(custom[-1], SearchCompleted)
     modes = [mode if mode == "custom" else next(iter(chunk)) for mode, chunk in chunks]
     assert modes.index("tools") > max(i for i, mode in enumerate(modes) if mode == "custom")
+
+
+def test_a_call_limit_caps_paid_searches(dashscope_env: EmbeddedServer, photos: list[Path]) -> None:
+    llm = scripted(
+        tool_call("qwen_image_search", call_id="first"),
+        tool_call("qwen_image_search", call_id="second", image="image 1"),
+        AIMessage("One search had to do."),
+    )
+    limit = ToolCallLimitMiddleware(tool_name="qwen_image_search", run_limit=1)
+    agent = create_agent(llm, tools=[QwenImageSearchTool()], middleware=[limit])
+    sent_before = len(dashscope_env.requests)
+
+    state = agent.invoke({"messages": [user_message("Find it", photos[0])]})
+
+    first, second = tool_messages(state["messages"])
+    assert first.artifact.hits
+    assert second.status == "error" and second.artifact is None
+    assert len(dashscope_env.requests) == sent_before + 1
 
 
 def agent_graph(llm: ScriptedChatModel, tools: list[BaseTool]) -> Any:
