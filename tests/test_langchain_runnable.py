@@ -385,6 +385,15 @@ def test_runs_are_named_and_carry_provider_metadata(
     assert streamed["name"] == "QwenImageSearch"
 
 
+def test_input_and_output_schemas_describe_the_contract(search: QwenImageSearch) -> None:
+    request = search.get_input_jsonschema()["$defs"]["ImageSearchRequest"]
+    output = search.get_output_jsonschema()
+
+    assert set(request["properties"]) == {"image", "images", "query"}
+    assert output["title"] == "ImageSearchResult"
+    assert {"hits", "answer", "usage"} <= set(output["properties"])
+
+
 @pytest.mark.filterwarnings("ignore:The function `load` is in beta")
 def test_serialization_keeps_settings_and_never_the_key(
     catalog_photo: Path, dashscope_env: EmbeddedServer

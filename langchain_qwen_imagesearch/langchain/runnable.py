@@ -13,13 +13,13 @@ an ``ImageSearchResult``; the progress still reaches listeners as callback event
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, TypeAlias, TypedDict, cast
+from typing import Any, TypeAlias, TypeGuard, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
-from typing_extensions import override
+from typing_extensions import TypedDict, override
 
 from langchain_qwen_imagesearch.errors import ImageInputError, NoImageError
 from langchain_qwen_imagesearch.events import ImageSearchEvent
@@ -69,11 +69,12 @@ def search_request(value: ImageSearchInput) -> tuple[ImageInputs, str | None]:
     if isinstance(value, BaseMessage):
         value = [value]
     if _is_conversation(value):
-        return conversation_request(value)  # type: ignore[arg-type]
-    return value, None  # type: ignore[return-value]
+        return conversation_request(value)
+    # What remains is an image or a list of them; the client rejects anything else.
+    return cast("ImageInputs", value), None
 
 
-def _is_conversation(value: object) -> bool:
+def _is_conversation(value: object) -> TypeGuard[Sequence[BaseMessage]]:
     return (
         isinstance(value, (list, tuple))
         and bool(value)

@@ -146,7 +146,7 @@ class QwenImageSearchTool(ImageSearchEngine, BaseTool):
         """The images, the query text, and how to name what was searched."""
         query_text = "\n".join(filter(None, [query, focus and f"Focus on: {focus}"])) or None
         if image and image_reference_number(image) is None:
-            if not self.allow_local_files and not image.startswith(_REMOTE_SCHEMES):
+            if not self.allow_local_files and not image.strip().lower().startswith(_REMOTE_SCHEMES):
                 raise ImageInputError(
                     "this tool does not read local files: pass an http(s) URL, or refer to an "
                     "image the user attached as 'image 1', 'image 2', ...",
