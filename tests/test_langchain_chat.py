@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from langchain_core.caches import InMemoryCache
+from langchain_core.load import dumpd, load
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_openai import ChatOpenAI
 from langgraph.graph import START, MessagesState, StateGraph
@@ -167,3 +168,22 @@ def test_turns_are_counted_once_even_when_langchain_caches_them(
     assert second.content == first.content
     assert len(dashscope_env.requests) == sent_before + 1
     assert (cost.searches, cost.cached_searches) == (1, 1)
+
+
+@pytest.mark.filterwarnings("ignore:The function `load` is in beta")
+def test_the_chat_model_serializes_without_its_key(dashscope_env: EmbeddedServer) -> None:
+    chat = ChatQwenImageSearch(model="qwen3.6-plus")
+
+    serialized = dumpd(chat)
+    restored = load(
+        serialized,
+        secrets_map={"DASHSCOPE_API_KEY": "restored-key"},
+        valid_namespaces=["langchain_qwen_imagesearch"],
+        allowed_objects=[ChatQwenImageSearch],
+    )
+
+    assert dashscope_env.api_key not in json.dumps(serialized)
+    assert isinstance(restored, ChatQwenImageSearch)
+    assert restored.model == "qwen3.6-plus"
+    assert restored.api_key is not None
+    assert restored.api_key.get_secret_value() == "restored-key"
