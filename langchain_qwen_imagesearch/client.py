@@ -23,7 +23,11 @@ import openai
 from pydantic import SecretStr, ValidationError
 from typing_extensions import Self
 
-from langchain_qwen_imagesearch.config import DEFAULT_MAX_RETRIES, ClientSettings
+from langchain_qwen_imagesearch.config import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RETRY_BACKOFF_SECONDS,
+    ClientSettings,
+)
 from langchain_qwen_imagesearch.errors import (
     APIConnectionError,
     APIError,
@@ -46,11 +50,7 @@ from langchain_qwen_imagesearch.protocol import (
     dump_wire,
 )
 from langchain_qwen_imagesearch.results import ImageSearchResult
-from langchain_qwen_imagesearch.retry import (
-    DEFAULT_RETRY_BACKOFF_SECONDS,
-    RetryPolicy,
-    parse_retry_after,
-)
+from langchain_qwen_imagesearch.retry import RetryPolicy, parse_retry_after
 from langchain_qwen_imagesearch.streaming import StreamAccumulator
 
 RESPONSES_PATH = "/responses"
@@ -144,8 +144,9 @@ class ImageSearchClient:
             timeout=timeout,
             max_retries=max_retries,
             enable_thinking=enable_thinking,
+            retry_backoff=retry_backoff,
         )
-        self._retry = RetryPolicy(max_retries, retry_backoff)
+        self._retry = RetryPolicy(self.settings.max_retries, self.settings.retry_backoff)
         self._sdk_options = _SDKOptions(
             api_key=self.settings.api_key.get_secret_value(),
             base_url=self.settings.base_url,
@@ -189,7 +190,9 @@ class ImageSearchClient:
     def stream(self, images: Images, query: str | None = None) -> Iterator[ImageSearchEvent]:
         """Typed events as the search runs; the last, ``SearchCompleted``, holds the result.
 
-        A failure is retried only while nothing has been yielded yet.
+        A failure is retried only while nothing has been yielded yet. The wire stream is read
+        to its end (the service closes it right after ``response.completed``), so that the
+        connection can be reused.
         """
         call = _SearchCall.build(prepare_images(images), query, self.settings)
         attempts = self._retry.attempts()
@@ -209,8 +212,8 @@ class ImageSearchClient:
                     accumulator.request_id = wire_events.response.headers.get("x-request-id")
                     for payload in wire_events:
                         yield from accumulator.feed(payload)
-                        if accumulator.result is not None:
-                            return
+                if accumulator.result is not None:
+                    return
                 raise accumulator.ended_early()
             except APIError as error:
                 if accumulator.emitted:
@@ -270,8 +273,8 @@ class ImageSearchClient:
                         async for payload in wire_events:
                             for event in accumulator.feed(payload):
                                 yield event
-                            if accumulator.result is not None:
-                                return
+                if accumulator.result is not None:
+                    return
                 raise accumulator.ended_early()
             except APIError as error:
                 if accumulator.emitted:
@@ -311,7 +314,7 @@ class ImageSearchClient:
         try:
             yield
         except openai.APIError as error:
-            raise _api_error(error, self.settings.timeout) from error
+            raise _api_error(error, self.settings) from error
         except json.JSONDecodeError as error:
             raise ResponseFailedError(
                 f"The service sent an event that is not JSON: {error}"
@@ -323,15 +326,16 @@ async def _aprepare(images: Images) -> list[PreparedImage]:
     return await asyncio.to_thread(prepare_images, images)
 
 
-def _api_error(error: openai.APIError, timeout: float) -> APIError:
+def _api_error(error: openai.APIError, settings: ClientSettings) -> APIError:
     if isinstance(error, openai.APITimeoutError):
         return APITimeoutError(
-            f"No answer within the {timeout:g} s timeout. An image search can take over a "
-            "minute upstream: pass a larger timeout=... if this repeats."
+            f"No answer from {settings.base_url} within the {settings.timeout:g} s timeout. An "
+            "image search can take over a minute upstream: pass a larger timeout=... if this "
+            "repeats."
         )
     if isinstance(error, openai.APIConnectionError):
         cause = error.__cause__ or error.message
-        return APIConnectionError(f"Could not reach the service: {cause}")
+        return APIConnectionError(f"Could not reach {settings.base_url}: {cause}")
     # Flat envelopes arrive whole; the SDK unwraps OpenAI-style ones to their "error" object.
     body = error.body if isinstance(error.body, dict) else {}
     message = body.get("message") if isinstance(body.get("message"), str) else error.message

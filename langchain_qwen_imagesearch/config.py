@@ -27,6 +27,8 @@ WORKSPACE_ENVS = ("DASHSCOPE_WORKSPACE_ID", "DASHSCOPE_WORKSPACE")
 # An image search takes about 70 s end to end upstream (reference, "Cost and time").
 DEFAULT_TIMEOUT_SECONDS = 180.0
 DEFAULT_MAX_RETRIES = 2
+# The first retry's backoff when the service sends no Retry-After; it doubles per retry.
+DEFAULT_RETRY_BACKOFF_SECONDS = 1.0
 DEFAULT_REGION = "cn-beijing"
 
 WORKSPACE_URL_TEMPLATE = "https://{workspace}.{region}.maas.aliyuncs.com/compatible-mode/v1"
@@ -176,6 +178,7 @@ class ClientSettings:
     timeout: float
     max_retries: int
     enable_thinking: bool | None
+    retry_backoff: float
 
     @classmethod
     def resolve(
@@ -189,11 +192,16 @@ class ClientSettings:
         timeout: float | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         enable_thinking: bool | None = None,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF_SECONDS,
     ) -> ClientSettings:
         if timeout is not None and not timeout > 0:
             raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout}")
         if max_retries < 0:
             raise ConfigurationError(f"max_retries must be 0 or more, not {max_retries}")
+        if retry_backoff < 0:
+            raise ConfigurationError(
+                f"retry_backoff must be 0 or more seconds, not {retry_backoff}"
+            )
         resolved_url, resolved_region = resolve_base_url(base_url, region, workspace_id)
         return cls(
             api_key=resolve_api_key(api_key),
@@ -203,4 +211,5 @@ class ClientSettings:
             timeout=DEFAULT_TIMEOUT_SECONDS if timeout is None else float(timeout),
             max_retries=max_retries,
             enable_thinking=enable_thinking,
+            retry_backoff=retry_backoff,
         )

@@ -258,9 +258,8 @@ def _prepare_pil(image: Image.Image, source: _Source) -> PreparedImage:
         data = _encode(pixels, "PNG")
         if _data_url_length("image/png", len(data)) <= MAX_IMAGE_BYTES:
             return source.sent("image/png", data, image.size)
-    return _convert(
-        image, f"its lossless PNG encoding would exceed the {_LIMIT_TEXT} limit", source
-    )
+    reason = f"its lossless PNG encoding would exceed the {_LIMIT_TEXT} limit"
+    return _convert(image, reason, source, opened_here=False)
 
 
 def _open(data: bytes, source: _Source) -> Image.Image:
@@ -300,12 +299,19 @@ def _check_geometry(size: tuple[int, int], source: _Source) -> None:
         )
 
 
-def _convert(image: Image.Image, reason: str, source: _Source) -> PreparedImage:
-    """Re-encode once as JPEG (PNG when transparent), downscaled until the data URL fits."""
+def _convert(
+    image: Image.Image, reason: str, source: _Source, *, opened_here: bool = True
+) -> PreparedImage:
+    """Re-encode once as JPEG (PNG when transparent), downscaled until the data URL fits.
+
+    ``opened_here``: the image was opened by this module, so its decoder may be set to a
+    reduced scale; a user's PIL image is never altered.
+    """
     original = image.size
     mode = _mode_for(image)
     image_format, mime_type = ("PNG", "image/png") if mode == "RGBA" else ("JPEG", "image/jpeg")
-    image.draft(mode, _decoded_size(image))
+    if opened_here:
+        image.draft(mode, _decoded_size(image))
     try:
         pixels = image.convert(mode)
     except (OSError, ValueError) as error:

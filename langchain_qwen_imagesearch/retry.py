@@ -17,7 +17,6 @@ from langchain_qwen_imagesearch.errors import APIError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RETRY_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 # A longer Retry-After is the caller's call: the error is raised with it instead.
 MAX_RETRY_AFTER_SECONDS = 60.0
@@ -26,7 +25,7 @@ MAX_RETRY_AFTER_SECONDS = 60.0
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int
-    backoff: float = DEFAULT_RETRY_BACKOFF_SECONDS
+    backoff: float
 
     def delay(self, error: APIError, retries_done: int) -> float | None:
         """Seconds to wait before retrying after ``error``, or ``None`` not to retry."""

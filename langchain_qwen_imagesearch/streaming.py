@@ -37,6 +37,8 @@ from langchain_qwen_imagesearch.protocol import (
 )
 from langchain_qwen_imagesearch.results import ImageSearchCall, ImageSearchResult
 
+_UNKNOWN_POSITION = 1 << 30
+
 
 @dataclass(frozen=True)
 class _DoneItem:
@@ -63,6 +65,9 @@ class StreamAccumulator:
         self.result: ImageSearchResult | None = None
 
     def feed(self, payload: Any) -> list[ImageSearchEvent]:
+        """The typed events for one wire event; nothing once the response has completed."""
+        if self.result is not None:
+            return []
         if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
             return []
         try:
@@ -128,12 +133,12 @@ class StreamAccumulator:
     def _complete(self, completed: ResponseObject, payload: dict[str, Any]) -> ImageSearchResult:
         """The final result: from the completed response when it holds the output, else from
         the items seen done, with id, model, status and usage merged in."""
-        if completed.output:
-            raw = payload.get("response")
-            response = completed
-        else:
-            response = completed.model_copy(update={"output": self._collected_output()})
-            raw = None
+        holds_output = bool(completed.output)
+        response = (
+            completed
+            if holds_output
+            else completed.model_copy(update={"output": self._collected_output()})
+        )
         opening = self._opening
         response = response.model_copy(
             update={
@@ -143,12 +148,9 @@ class StreamAccumulator:
                 "created_at": response.created_at or opening.created_at,
             }
         )
-        return finish(
-            response,
-            self._context,
-            raw=raw if isinstance(raw, dict) else dump_wire(response),
-            request_id=self.request_id,
-        )
+        # The raw JSON is the wire's own when it carried the whole response.
+        raw = payload["response"] if holds_output else dump_wire(response)
+        return finish(response, self._context, raw=raw, request_id=self.request_id)
 
     def _collected_output(self) -> list[OutputItem]:
         done = sorted(self._done.values(), key=lambda entry: (entry.position, entry.arrival))
@@ -172,4 +174,5 @@ def _item_key(item: OutputItem, output_index: int | None) -> str:
 
 
 def _index(event: StreamEvent) -> int:
-    return event.output_index if event.output_index is not None else 1_000_000
+    """The event's output_index; items without one go after those with one."""
+    return event.output_index if event.output_index is not None else _UNKNOWN_POSITION

@@ -175,7 +175,9 @@ def test_documented_models_do_not_warn() -> None:
         ImageSearchClient(model="qwen3.7-max-2026-06-08")
 
 
-@pytest.mark.parametrize(("option", "value"), [("timeout", 0), ("max_retries", -1)])
+@pytest.mark.parametrize(
+    ("option", "value"), [("timeout", 0), ("max_retries", -1), ("retry_backoff", -1)]
+)
 def test_nonsense_timeouts_and_retries_are_refused(option: str, value: int) -> None:
     with pytest.raises(ConfigurationError, match=option):
         ImageSearchClient(**{option: value})  # type: ignore[arg-type]

@@ -203,16 +203,21 @@ def test_transparency_survives_a_conversion_as_png(
         assert received.mode == "RGBA" and received.getpixel((0, 0))[3] == 0
 
 
-def test_an_oversized_photo_is_downscaled_under_the_limit_and_kept_upright(
-    client: ImageSearchClient, embedded_server: EmbeddedServer
-) -> None:
+@pytest.fixture(scope="module")
+def oversized_jpeg() -> bytes:
+    """A 12 MP noise photo whose data URL is over 10 MB, shot rotated (EXIF orientation 6)."""
     noise = np.random.default_rng(0).integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
     exif = Image.Exif()
-    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    exif[0x0112] = 6  # rotate 90° clockwise to display
     jpeg = encode(Image.fromarray(noise), "JPEG", quality=98, exif=exif.tobytes())
     assert len(jpeg) * 4 / 3 > MAX_IMAGE_BYTES
+    return jpeg
 
-    result = client.search(jpeg)
+
+def test_an_oversized_photo_is_downscaled_under_the_limit_and_kept_upright(
+    client: ImageSearchClient, embedded_server: EmbeddedServer, oversized_jpeg: bytes
+) -> None:
+    result = client.search(oversized_jpeg)
 
     url = sent_image_urls(embedded_server)[0]
     assert len(url) <= MAX_IMAGE_BYTES
@@ -223,6 +228,16 @@ def test_an_oversized_photo_is_downscaled_under_the_limit_and_kept_upright(
     )  # rotated
     with Image.open(io.BytesIO(decoded(url)[1])) as received:
         assert received.size == (info.width, info.height)
+
+
+def test_an_oversized_pil_image_is_converted_without_altering_it(
+    client: ImageSearchClient, oversized_jpeg: bytes
+) -> None:
+    with Image.open(io.BytesIO(oversized_jpeg)) as picture:
+        result = client.search(picture)
+
+        assert result.inputs[0].converted and result.inputs[0].kind == "pil"
+        assert picture.size == (4000, 3000)
 
 
 @pytest.mark.parametrize(
