@@ -30,6 +30,9 @@ if TYPE_CHECKING:
         SearchFinished,
         SearchStarted,
     )
+    from langchain_qwen_imagesearch.langchain.chat import ChatQwenImageSearch
+    from langchain_qwen_imagesearch.langchain.cost import get_image_search_callback
+    from langchain_qwen_imagesearch.langchain.graph import create_image_search_node
     from langchain_qwen_imagesearch.langchain.runnable import QwenImageSearch
     from langchain_qwen_imagesearch.langchain.tool import QwenImageSearchTool
     from langchain_qwen_imagesearch.langchain.toolkit import QwenImageSearchToolkit
@@ -66,6 +69,9 @@ _EXPORTS: dict[str, str] = {
     "QwenImageSearch": "langchain.runnable",
     "QwenImageSearchTool": "langchain.tool",
     "QwenImageSearchToolkit": "langchain.toolkit",
+    "ChatQwenImageSearch": "langchain.chat",
+    "create_image_search_node": "langchain.graph",
+    "get_image_search_callback": "langchain.cost",
 }
 
 __all__ = [
@@ -74,6 +80,7 @@ __all__ = [
     "APITimeoutError",
     "AnswerDelta",
     "AuthenticationError",
+    "ChatQwenImageSearch",
     "ConfigurationError",
     "ImageHit",
     "ImageInputError",
@@ -93,6 +100,8 @@ __all__ = [
     "SearchFinished",
     "SearchStarted",
     "Usage",
+    "create_image_search_node",
+    "get_image_search_callback",
 ]
 
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from langchain_qwen_imagesearch.server.catalog import Catalog
 
+from langchain_qwen_imagesearch.server.catalog import Catalog
 from langchain_qwen_imagesearch.server.runner import EmbeddedServer, open_demo_catalog
 
 TEST_API_KEY = "test-key"
