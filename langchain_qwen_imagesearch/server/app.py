@@ -204,7 +204,8 @@ class ImageSearchApp:
                     return
                 yield event
         else:
-            async for event in sloppy_stream(stream) if self.sloppy else stream:
+            # The upstream's sloppiness was seen in streams only.
+            async for event in sloppy_stream(stream) if self.sloppy and request.stream else stream:
                 yield event
 
     def _stream(self, events: AsyncIterator[StreamEvent], request_id: str) -> Response:

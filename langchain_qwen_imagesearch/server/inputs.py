@@ -7,6 +7,7 @@ import binascii
 import io
 from dataclasses import dataclass
 
+import anyio.to_thread
 import httpx
 from PIL import Image, UnidentifiedImageError
 
@@ -97,4 +98,6 @@ async def load_input_image(url: str, http: httpx.AsyncClient) -> InputPicture:
         data = await fetch_image_url(url, http)
     else:
         raise invalid_parameter(URL_NOT_VALID)
-    return InputPicture(image=open_within_limits(data), encoded_bytes=len(data))
+    # Decoding is CPU work: keep it off the event loop so concurrent requests overlap.
+    image = await anyio.to_thread.run_sync(open_within_limits, data)
+    return InputPicture(image=image, encoded_bytes=len(data))
