@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--api-key", help="require this Bearer key (needed off loopback)")
+    serve.add_argument(
+        "--search-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="hold each search to at least this long, like the slow upstream (for testing)",
+    )
     _add_llm_options(serve)
 
     search = commands.add_parser("search", help="search by image (DashScope, or --local)")
@@ -179,6 +186,7 @@ def run_serve(args: argparse.Namespace) -> int:
         port=args.port,
         api_key=args.api_key,
         writer=_answer_writer(args),
+        search_delay=args.search_delay,
     )
     return 0
 

@@ -176,8 +176,11 @@ def serve(
     port: int = 8000,
     api_key: str | None = None,
     writer: AnswerWriter | None = None,
+    search_delay: float = 0.0,
 ) -> None:
     """Serve in the foreground until interrupted (the ``serve`` command)."""
     check_bind_address(host, api_key)
-    app = ImageSearchApp(catalog, api_key=api_key, writer=writer).starlette()
+    app = ImageSearchApp(
+        catalog, api_key=api_key, writer=writer, search_delay=search_delay
+    ).starlette()
     uvicorn.run(app, host=host, port=port, log_level="info")
