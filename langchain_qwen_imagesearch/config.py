@@ -1,7 +1,8 @@
 """Client settings: API key, base URL (from a region or given), model, timeout and retries.
 
 Resolution follows the DashScope ecosystem: explicit arguments first, then the environment
-(``DASHSCOPE_API_KEY``, ``DASHSCOPE_BASE_URL``, ``DASHSCOPE_REGION``,
+(``DASHSCOPE_API_KEY``, ``DASHSCOPE_BASE_URL`` (or langchain-qwq's ``DASHSCOPE_API_BASE``),
+``DASHSCOPE_REGION``,
 ``DASHSCOPE_WORKSPACE_ID`` / ``DASHSCOPE_WORKSPACE``). A base URL always wins over a region
 given at the same level.
 """
@@ -21,6 +22,8 @@ from langchain_qwen_imagesearch.protocol import DEFAULT_MODEL, is_documented_mod
 
 API_KEY_ENV = "DASHSCOPE_API_KEY"
 BASE_URL_ENV = "DASHSCOPE_BASE_URL"
+# langchain-qwq's name for the same setting; read after ours.
+LEGACY_BASE_URL_ENV = "DASHSCOPE_API_BASE"
 REGION_ENV = "DASHSCOPE_REGION"
 WORKSPACE_ENVS = ("DASHSCOPE_WORKSPACE_ID", "DASHSCOPE_WORKSPACE")
 
@@ -134,7 +137,8 @@ def resolve_base_url(
     if workspace is not None:
         workspace = _check_workspace_id(workspace)
     if base_url is None and region is None:
-        base_url, region = _env(BASE_URL_ENV), _env(REGION_ENV)
+        base_url = _env(BASE_URL_ENV) or _env(LEGACY_BASE_URL_ENV)
+        region = _env(REGION_ENV)
     if base_url is not None:
         return _check_base_url(base_url), None
     chosen = resolve_region(region or DEFAULT_REGION)

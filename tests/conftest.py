@@ -39,6 +39,11 @@ def dashscope_env(
     """Point zero-argument construction (DASHSCOPE_API_KEY / DASHSCOPE_BASE_URL) at the server."""
     monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_API_KEY)
     monkeypatch.setenv("DASHSCOPE_BASE_URL", embedded_server.base_url)
-    for name in ("DASHSCOPE_REGION", "DASHSCOPE_WORKSPACE", "DASHSCOPE_WORKSPACE_ID"):
+    for name in (
+        "DASHSCOPE_API_BASE",
+        "DASHSCOPE_REGION",
+        "DASHSCOPE_WORKSPACE",
+        "DASHSCOPE_WORKSPACE_ID",
+    ):
         monkeypatch.delenv(name, raising=False)
     return embedded_server

@@ -16,6 +16,7 @@ VIRGINIA = "https://dashscope-us.aliyuncs.com/compatible-mode/v1"
 ENV_VARS = (
     "DASHSCOPE_API_KEY",
     "DASHSCOPE_BASE_URL",
+    "DASHSCOPE_API_BASE",
     "DASHSCOPE_REGION",
     "DASHSCOPE_WORKSPACE_ID",
     "DASHSCOPE_WORKSPACE",
@@ -139,6 +140,16 @@ def test_base_url_wins_over_region(clean_env: pytest.MonkeyPatch) -> None:
         client.base_url == "http://127.0.0.1:9/compatible-mode/v1"
         and client.settings.region is None
     )
+
+
+def test_langchain_qwq_base_url_variable_is_honoured_after_ours(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("DASHSCOPE_API_BASE", SINGAPORE)
+    assert ImageSearchClient().base_url == SINGAPORE
+
+    clean_env.setenv("DASHSCOPE_BASE_URL", VIRGINIA)
+    assert ImageSearchClient().base_url == VIRGINIA
 
 
 def test_explicit_arguments_win_over_the_environment(clean_env: pytest.MonkeyPatch) -> None:
