@@ -28,7 +28,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from langchain_qwen_imagesearch.server.features import (
     FEATURE_DIM,
@@ -370,10 +370,12 @@ def _features_of_file_content(data: bytes) -> NDArray[np.float32]:
                 # JPEGs decode straight at 1/2 to 1/8 scale: far faster for large photos.
                 image.draft(None, (2 * WORKING_SIZE, 2 * WORKING_SIZE))
                 return image_features(image)
+    except UnidentifiedImageError:
+        raise _Unreadable("not an image format Pillow can read") from None
     except Exception as error:
         # Pillow's decoders fail on broken files with many kinds of exceptions (OSError,
         # ValueError, SyntaxError, struct.error, ...): none of them may stop a whole run.
-        raise _Unreadable(f"not a readable image: {error}") from error
+        raise _Unreadable(f"damaged or unreadable image: {error}") from error
 
 
 def _image_files(source_dir: Path) -> list[Path]:
