@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from langchain_qwen_imagesearch.results import ImageSearchResult
 
 
 class ImageSearchError(Exception):
@@ -106,7 +109,12 @@ class ResponseFailedError(APIError):
 
 
 class IncompleteResponseError(APIError):
-    """The response ended ``incomplete`` (for example the output token limit was hit)."""
+    """The response ended ``incomplete`` (for example the output token limit was hit).
+
+    ``partial_result`` holds what the response did carry (hits already paid for, usage).
+    """
+
+    partial_result: ImageSearchResult | None = None
 
 
 class APITimeoutError(APIError):

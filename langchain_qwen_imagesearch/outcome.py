@@ -67,9 +67,12 @@ def finish(
     request_id: str | None = None,
 ) -> ImageSearchResult:
     """The result of a finished response, or its error raised."""
-    error = response_error(response, request_id)
-    if error is not None:
-        raise error
-    return ImageSearchResult.from_response(
+    result = ImageSearchResult.from_response(
         response, query=context.query, inputs=context.inputs, raw=raw
     )
+    error = response_error(response, request_id)
+    if isinstance(error, IncompleteResponseError):
+        error.partial_result = result
+    if error is not None:
+        raise error
+    return result

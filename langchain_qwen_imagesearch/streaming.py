@@ -96,13 +96,14 @@ class StreamAccumulator:
         elif kind == "response.output_text.delta" and event.delta:
             self._answer_deltas.append(event.delta)
             return [AnswerDelta(delta=event.delta)]
-        elif kind == "response.completed":
-            self.result = self._complete(event.response or ResponseObject(), payload)
+        elif kind in ("response.completed", "response.incomplete"):
+            # An incomplete response raises from finish(), with what it holds attached.
+            ending = kind.rpartition(".")[2]
+            self.result = self._complete(event.response or ResponseObject(), payload, ending)
             return [SearchCompleted(result=self.result)]
-        elif kind in ("response.failed", "response.incomplete"):
+        elif kind == "response.failed":
             # The event type, not the (possibly partial) response, says how it ended.
-            ended = kind.rpartition(".")[2]
-            raise ended_error(event.response or ResponseObject(), ended, self.request_id)
+            raise ended_error(event.response or ResponseObject(), "failed", self.request_id)
         elif kind == "error":
             raise make_api_error(
                 event.message,
@@ -130,9 +131,12 @@ class StreamAccumulator:
             )
         ]
 
-    def _complete(self, completed: ResponseObject, payload: dict[str, Any]) -> ImageSearchResult:
+    def _complete(
+        self, completed: ResponseObject, payload: dict[str, Any], ending: str
+    ) -> ImageSearchResult:
         """The final result: from the completed response when it holds the output, else from
-        the items seen done, with id, model, status and usage merged in."""
+        the items seen done, with id, model, status and usage merged in. ``ending`` is how
+        the event type says the response ended; it wins over a missing or stale status."""
         holds_output = bool(completed.output)
         response = (
             completed
@@ -144,7 +148,7 @@ class StreamAccumulator:
             update={
                 "id": response.id or opening.id,
                 "model": response.model or opening.model or self._context.model,
-                "status": response.status or "completed",
+                "status": ending if ending != "completed" else response.status or ending,
                 "created_at": response.created_at or opening.created_at,
             }
         )

@@ -221,6 +221,9 @@ def test_an_incomplete_response_is_an_error(
     with pytest.raises(IncompleteResponseError, match="max_output_tokens") as raised:
         search(make_client(server), catalog_photo, how)
     assert not raised.value.retryable
+    partial = raised.value.partial_result
+    assert partial is not None and partial.hits, "the hits already paid for are kept"
+    assert partial.status == "incomplete"
 
 
 @BOTH
