@@ -334,11 +334,11 @@ def test_a_catalog_from_ready_vectors_is_searchable() -> None:
         CatalogEntry(id=f"e{i}", title=f"Entry {i}", path=None, source_url=None, sha256="0" * 64)
         for i in range(1000)
     ]
-    catalog = Catalog.from_vectors(entries, vectors, "(in memory)")
+    catalog = Catalog(entries, vectors, "(in memory)")
     matches = catalog.search_vectors(vectors[123])
     assert [match.entry.id for match in matches] == ["e123"]
     with pytest.raises(ValueError, match="entries"):
-        Catalog.from_vectors(entries[:10], vectors, "(in memory)")
+        Catalog(entries[:10], vectors, "(in memory)")
 
 
 def test_the_index_returns_the_best_rows_above_a_floor() -> None:

@@ -132,8 +132,14 @@ class Catalog:
         entries: Sequence[CatalogEntry],
         vectors: ArrayLike,
         directory: str | Path,
+        *,
         hit_rule: HitRule = DEFAULT_HIT_RULE,
     ) -> None:
+        """A catalog from ready descriptors (one row per entry), as :meth:`open` builds it.
+
+        Tests and benchmarks can pass synthetic vectors: ``directory`` is then only reported
+        by :attr:`directory`.
+        """
         index = VectorIndex(vectors)
         if len(index) != len(entries):
             raise ValueError(f"{len(entries)} entries but {len(index)} vectors")
@@ -167,22 +173,7 @@ class Catalog:
             raise _unusable(folder, meta, f"it is incomplete or corrupt ({error})") from error
         if vectors.shape != (meta["count"], FEATURE_DIM) or len(entries) != meta["count"]:
             raise _unusable(folder, meta, "its files do not agree (an interrupted write?)")
-        return cls(entries, vectors, folder, hit_rule)
-
-    @classmethod
-    def from_vectors(
-        cls,
-        entries: Sequence[CatalogEntry],
-        vectors: ArrayLike,
-        directory: str | Path,
-        *,
-        hit_rule: HitRule = DEFAULT_HIT_RULE,
-    ) -> Catalog:
-        """A catalog from ready descriptors (one row per entry), nothing read from disk.
-
-        For tests and benchmarks: ``directory`` is only reported by :attr:`directory`.
-        """
-        return cls(entries, vectors, directory, hit_rule)
+        return cls(entries, vectors, folder, hit_rule=hit_rule)
 
     @property
     def directory(self) -> Path:

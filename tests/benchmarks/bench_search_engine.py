@@ -241,7 +241,7 @@ def report_quality(photos: list[tuple[str, Image.Image]], distractors: list[Imag
         [image_features(picture) for picture in [p for _, p in photos] + distractors]
     )
     entries = photo_entries(photos) + synthetic_entries(len(distractors), "distractor")
-    catalog = Catalog.from_vectors(entries, vectors, "(in memory)")
+    catalog = Catalog(entries, vectors, "(in memory)")
     queries = edited_queries(photos)
     print(f"Catalog: {len(photos)} demo photos + {len(distractors)} distractors")
     print(f"{'edit':44} {'queries':>7} {'top-1':>7} {'kept':>7} {'near-dup':>8} {'min score':>9}")
@@ -313,7 +313,7 @@ def report_calibration(
         )
     print()
     print("Noise and flat pictures searched in demo photos + distractors:")
-    catalog = Catalog.from_vectors(
+    catalog = Catalog(
         photo_entries(photos) + synthetic_entries(len(distractors), "distractor"),
         vectors,
         "(in memory)",
@@ -367,7 +367,7 @@ def report_latency(photos: list[tuple[str, Image.Image]], distractors: list[Imag
         noise = rng.normal(size=(size, FEATURE_DIM)).astype(np.float32) / math.sqrt(FEATURE_DIM)
         mixes = seeds[rng.integers(0, len(seeds), size)] + 0.6 * noise
         vectors = mixes / np.linalg.norm(mixes, axis=1, keepdims=True)
-        catalog = Catalog.from_vectors(synthetic_entries(size, "x"), vectors, "(in memory)")
+        catalog = Catalog(synthetic_entries(size, "x"), vectors, "(in memory)")
         by_vectors = timed(catalog.search_vectors, query_vectors)
         by_image = timed(catalog.search, queries)
         print(f"{size:8d}  {by_vectors:>30}  {by_image:>30}")
