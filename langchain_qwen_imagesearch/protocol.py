@@ -21,20 +21,6 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MIN_IMAGE_SIDE = 10
 MAX_ASPECT_RATIO = 200
 MAX_HITS_PER_SEARCH = 100
-# Formats the upstream lists, as the MIME types used in data URLs.
-SUPPORTED_IMAGE_MIME_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "image/bmp",
-        "image/tiff",
-        "image/jp2",
-        "image/x-icon",
-        "image/icns",
-        "image/sgi",
-    }
-)
 BBOX_SCALE = 1000
 DEFAULT_MODEL = "qwen3.7-plus"
 # Models the docs list for image_search ("series" = the alias plus dated snapshots).
@@ -271,9 +257,6 @@ class ErrorObject(WireModel):
     param: str | None = None
 
 
-ResponseStatus = Literal["queued", "in_progress", "completed", "failed", "incomplete", "cancelled"]
-
-
 class ResponseObject(WireModel):
     id: str | None = None
     object: str = "response"
@@ -318,11 +301,6 @@ class StreamEvent(WireModel):
     text: str | None = None
     code: str | None = None
     message: str | None = None
-
-
-TERMINAL_EVENT_TYPES = frozenset(
-    {"response.completed", "response.incomplete", "response.failed", "error"}
-)
 
 
 # --------------------------------------------------------------------------- errors

@@ -23,12 +23,19 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.responses import StreamingResponse as StarletteStreamingResponse
 from starlette.routing import Route
 
-from langchain_qwen_imagesearch.protocol import ResponsesRequest, StreamEvent, dump_wire
+from langchain_qwen_imagesearch.protocol import (
+    ErrorObject,
+    FlatErrorEnvelope,
+    OpenAIErrorEnvelope,
+    ResponsesRequest,
+    StreamEvent,
+    dump_wire,
+)
 from langchain_qwen_imagesearch.server.answer import AnswerWriter, SummaryAnswerWriter
 from langchain_qwen_imagesearch.server.catalog import Catalog, CatalogEntry
 from langchain_qwen_imagesearch.server.failures import Failure, FailureQueue
 from langchain_qwen_imagesearch.server.inputs import load_input_image
-from langchain_qwen_imagesearch.server.pipeline import ResponseRun, validate_request
+from langchain_qwen_imagesearch.server.pipeline import HitUrl, ResponseRun, validate_request
 from langchain_qwen_imagesearch.server.quirks import sloppy_stream
 from langchain_qwen_imagesearch.server.upstream_errors import (
     UpstreamError,
@@ -51,19 +58,14 @@ def sse_frame(event: StreamEvent) -> bytes:
 def error_response(
     error: UpstreamError, request_id: str, retry_after: float | None = None
 ) -> Response:
-    body: dict[str, Any]
+    envelope: FlatErrorEnvelope | OpenAIErrorEnvelope
     if error.envelope == "flat":
-        body = {"request_id": request_id, "code": error.code, "message": error.message}
+        envelope = FlatErrorEnvelope(request_id=request_id, code=error.code, message=error.message)
     else:
-        body = {
-            "error": {
-                "message": error.message,
-                "type": error.error_type,
-                "code": error.code,
-                "param": None,
-            },
-            "request_id": request_id,
-        }
+        details = ErrorObject(message=error.message, type=error.error_type, code=error.code)
+        envelope = OpenAIErrorEnvelope(error=details, request_id=request_id)
+    # Nulls kept (``"param": null``), as the upstream sends them.
+    body = envelope.model_dump(mode="json", warnings=False)
     headers = {"x-request-id": request_id}
     if retry_after is not None:
         headers["retry-after"] = f"{retry_after:g}"
@@ -130,7 +132,7 @@ class ImageSearchApp:
             return RedirectResponse(entry.source_url or "/", status_code=302)
         return FileResponse(entry.path)
 
-    def hit_url_for(self, request: Request) -> Any:
+    def hit_url_for(self, request: Request) -> HitUrl:
         base = str(request.base_url).rstrip("/")
 
         def hit_url(entry: CatalogEntry) -> str:

@@ -37,11 +37,6 @@ class VectorIndex:
     def dim(self) -> int:
         return int(self._vectors.shape[1])
 
-    @property
-    def vectors(self) -> NDArray[np.float32]:
-        """The indexed matrix (read-only)."""
-        return self._vectors
-
     def __len__(self) -> int:
         return int(self._vectors.shape[0])
 

@@ -15,7 +15,7 @@ import uvicorn
 from typing_extensions import Self
 
 from langchain_qwen_imagesearch.server.answer import AnswerWriter
-from langchain_qwen_imagesearch.server.app import API_PREFIXES, ImageSearchApp
+from langchain_qwen_imagesearch.server.app import API_PREFIXES, ImageSearchApp, create_app
 from langchain_qwen_imagesearch.server.catalog import Catalog, build_catalog, demo_catalog_dir
 from langchain_qwen_imagesearch.server.failures import Failure
 
@@ -180,7 +180,5 @@ def serve(
 ) -> None:
     """Serve in the foreground until interrupted (the ``serve`` command)."""
     check_bind_address(host, api_key)
-    app = ImageSearchApp(
-        catalog, api_key=api_key, writer=writer, search_delay=search_delay
-    ).starlette()
+    app = create_app(catalog, api_key=api_key, writer=writer, search_delay=search_delay)
     uvicorn.run(app, host=host, port=port, log_level="info")
