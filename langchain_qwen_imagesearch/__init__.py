@@ -1,7 +1,9 @@
 """Search by image with Qwen on Alibaba Cloud Model Studio, as LangChain building blocks.
 
-Names are imported lazily: ``import langchain_qwen_imagesearch`` stays cheap, and the
-client can be used without loading LangChain or LangGraph.
+Every public name is imported from here. They live in two rooms: ``client`` (search by image
+over the Responses API, typed results) and ``langchain`` (runnable, tool, toolkit, graph node,
+chat model); ``server`` is the embedded server. Names load lazily, so the client works
+without loading LangChain or LangGraph.
 """
 
 from __future__ import annotations
@@ -9,89 +11,173 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from langchain_qwen_imagesearch._version import __version__
+
 if TYPE_CHECKING:
-    from langchain_qwen_imagesearch.client import ImageSearchClient
-    from langchain_qwen_imagesearch.errors import (
+    from langchain_qwen_imagesearch.client import (
+        API_KEY_ENV,
+        DEFAULT_MAX_RETRIES,
+        DEFAULT_QUERY,
+        DEFAULT_TIMEOUT_SECONDS,
+        AnswerDelta,
         APIConnectionError,
         APIError,
         APITimeoutError,
         AuthenticationError,
+        BillingError,
+        ClientSettings,
         ConfigurationError,
+        ContentModerationError,
+        ImageHit,
+        ImageInput,
         ImageInputError,
+        Images,
+        ImageSearchCall,
+        ImageSearchClient,
         ImageSearchError,
+        ImageSearchEvent,
+        ImageSearchResult,
+        IncompleteResponseError,
+        InvalidRequestError,
+        ModelNotFoundError,
         NoImageError,
+        PermissionDeniedError,
+        PreparedImageInfo,
+        PreparedSearch,
         RateLimitError,
         ResponseFailedError,
-    )
-    from langchain_qwen_imagesearch.events import (
-        AnswerDelta,
-        ImageSearchEvent,
         SearchCompleted,
         SearchFinished,
         SearchStarted,
-    )
-    from langchain_qwen_imagesearch.langchain.chat import ChatQwenImageSearch
-    from langchain_qwen_imagesearch.langchain.cost import get_image_search_callback
-    from langchain_qwen_imagesearch.langchain.graph import create_image_search_node
-    from langchain_qwen_imagesearch.langchain.runnable import QwenImageSearch
-    from langchain_qwen_imagesearch.langchain.tool import QwenImageSearchTool
-    from langchain_qwen_imagesearch.langchain.toolkit import QwenImageSearchToolkit
-    from langchain_qwen_imagesearch.results import (
-        ImageHit,
-        ImageSearchCall,
-        ImageSearchResult,
-        PreparedImageInfo,
+        ServerError,
+        ServiceUnavailableError,
         Usage,
     )
+    from langchain_qwen_imagesearch.langchain import (
+        IMAGE_SEARCH_EVENT,
+        INTERNATIONAL_FEE_PER_1000_CALLS,
+        MAINLAND_FEE_PER_1000_CALLS,
+        USAGE_EVENT,
+        ChatQwenImageSearch,
+        ImageSearchCache,
+        ImageSearchCostHandler,
+        ImageSearchInput,
+        ImageSearchRequest,
+        ImageSearchToolInput,
+        InMemoryImageSearchCache,
+        QwenImageSearch,
+        QwenImageSearchResultsTool,
+        QwenImageSearchTool,
+        QwenImageSearchToolkit,
+        SearchUsageReport,
+        create_image_search_node,
+        get_image_search_callback,
+        image_search_result,
+    )
 
+# Each public name and the room whose public list holds it.
 _EXPORTS: dict[str, str] = {
+    "APIConnectionError": "client",
+    "APIError": "client",
+    "APITimeoutError": "client",
+    "API_KEY_ENV": "client",
+    "AnswerDelta": "client",
+    "AuthenticationError": "client",
+    "BillingError": "client",
+    "ClientSettings": "client",
+    "ConfigurationError": "client",
+    "ContentModerationError": "client",
+    "DEFAULT_MAX_RETRIES": "client",
+    "DEFAULT_QUERY": "client",
+    "DEFAULT_TIMEOUT_SECONDS": "client",
+    "ImageHit": "client",
+    "ImageInput": "client",
+    "ImageInputError": "client",
+    "ImageSearchCall": "client",
     "ImageSearchClient": "client",
-    "ImageSearchResult": "results",
-    "ImageHit": "results",
-    "ImageSearchCall": "results",
-    "PreparedImageInfo": "results",
-    "Usage": "results",
-    "ImageSearchEvent": "events",
-    "SearchStarted": "events",
-    "SearchFinished": "events",
-    "AnswerDelta": "events",
-    "SearchCompleted": "events",
-    "ImageSearchError": "errors",
-    "ConfigurationError": "errors",
-    "ImageInputError": "errors",
-    "NoImageError": "errors",
-    "APIError": "errors",
-    "AuthenticationError": "errors",
-    "RateLimitError": "errors",
-    "ResponseFailedError": "errors",
-    "APITimeoutError": "errors",
-    "APIConnectionError": "errors",
-    "QwenImageSearch": "langchain.runnable",
-    "QwenImageSearchTool": "langchain.tool",
-    "QwenImageSearchToolkit": "langchain.toolkit",
-    "ChatQwenImageSearch": "langchain.chat",
-    "create_image_search_node": "langchain.graph",
-    "get_image_search_callback": "langchain.cost",
+    "ImageSearchError": "client",
+    "ImageSearchEvent": "client",
+    "ImageSearchResult": "client",
+    "Images": "client",
+    "IncompleteResponseError": "client",
+    "InvalidRequestError": "client",
+    "ModelNotFoundError": "client",
+    "NoImageError": "client",
+    "PermissionDeniedError": "client",
+    "PreparedImageInfo": "client",
+    "PreparedSearch": "client",
+    "RateLimitError": "client",
+    "ResponseFailedError": "client",
+    "SearchCompleted": "client",
+    "SearchFinished": "client",
+    "SearchStarted": "client",
+    "ServerError": "client",
+    "ServiceUnavailableError": "client",
+    "Usage": "client",
+    "ChatQwenImageSearch": "langchain",
+    "IMAGE_SEARCH_EVENT": "langchain",
+    "INTERNATIONAL_FEE_PER_1000_CALLS": "langchain",
+    "ImageSearchCache": "langchain",
+    "ImageSearchCostHandler": "langchain",
+    "ImageSearchInput": "langchain",
+    "ImageSearchRequest": "langchain",
+    "ImageSearchToolInput": "langchain",
+    "InMemoryImageSearchCache": "langchain",
+    "MAINLAND_FEE_PER_1000_CALLS": "langchain",
+    "QwenImageSearch": "langchain",
+    "QwenImageSearchResultsTool": "langchain",
+    "QwenImageSearchTool": "langchain",
+    "QwenImageSearchToolkit": "langchain",
+    "SearchUsageReport": "langchain",
+    "USAGE_EVENT": "langchain",
+    "create_image_search_node": "langchain",
+    "get_image_search_callback": "langchain",
+    "image_search_result": "langchain",
 }
 
 __all__ = [
+    "API_KEY_ENV",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_QUERY",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "IMAGE_SEARCH_EVENT",
+    "INTERNATIONAL_FEE_PER_1000_CALLS",
+    "MAINLAND_FEE_PER_1000_CALLS",
+    "USAGE_EVENT",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
     "AnswerDelta",
     "AuthenticationError",
+    "BillingError",
     "ChatQwenImageSearch",
+    "ClientSettings",
     "ConfigurationError",
+    "ContentModerationError",
     "ImageHit",
+    "ImageInput",
     "ImageInputError",
+    "ImageSearchCache",
     "ImageSearchCall",
     "ImageSearchClient",
+    "ImageSearchCostHandler",
     "ImageSearchError",
     "ImageSearchEvent",
+    "ImageSearchInput",
+    "ImageSearchRequest",
     "ImageSearchResult",
+    "ImageSearchToolInput",
+    "Images",
+    "InMemoryImageSearchCache",
+    "IncompleteResponseError",
+    "InvalidRequestError",
+    "ModelNotFoundError",
     "NoImageError",
+    "PermissionDeniedError",
     "PreparedImageInfo",
+    "PreparedSearch",
     "QwenImageSearch",
+    "QwenImageSearchResultsTool",
     "QwenImageSearchTool",
     "QwenImageSearchToolkit",
     "RateLimitError",
@@ -99,17 +185,22 @@ __all__ = [
     "SearchCompleted",
     "SearchFinished",
     "SearchStarted",
+    "SearchUsageReport",
+    "ServerError",
+    "ServiceUnavailableError",
     "Usage",
+    "__version__",
     "create_image_search_node",
     "get_image_search_callback",
+    "image_search_result",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    room = _EXPORTS.get(name)
+    if room is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
+    value = getattr(import_module(f"{__name__}.{room}"), name)
     globals()[name] = value
     return value
 

@@ -15,20 +15,21 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from langchain_qwen_imagesearch.errors import ConfigurationError, ImageSearchError
-from langchain_qwen_imagesearch.events import (
+from langchain_qwen_imagesearch._version import __version__
+from langchain_qwen_imagesearch.client import (
     AnswerDelta,
+    ConfigurationError,
+    ImageSearchClient,
+    ImageSearchError,
     ImageSearchEvent,
+    ImageSearchResult,
     SearchCompleted,
     SearchFinished,
     SearchStarted,
 )
-from langchain_qwen_imagesearch.results import ImageSearchResult
 
 if TYPE_CHECKING:
-    from langchain_qwen_imagesearch.client import ImageSearchClient
-    from langchain_qwen_imagesearch.server.answer import AnswerWriter
-    from langchain_qwen_imagesearch.server.catalog import Catalog
+    from langchain_qwen_imagesearch.server import AnswerWriter, Catalog
 
 SERVER_EXTRA_HINT = (
     "the embedded server needs the server extra: pip install 'langchain-qwen-imagesearch[server]'"
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qwen-imagesearch",
         description="Search by image with Qwen, or offline on a local catalog.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     index = commands.add_parser("index", help="index a folder of images into a catalog")
@@ -64,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="hold each search to at least this long, like the slow upstream (for testing)",
+        help="development: hold each search to at least this long, like the slow upstream",
     )
     _add_llm_options(serve)
 
@@ -115,7 +117,7 @@ def _answer_writer(args: argparse.Namespace) -> AnswerWriter | None:
         raise UsageError("--llm-base-url and --llm-model go together")
     if not args.llm_base_url:
         return None
-    from langchain_qwen_imagesearch.server.answer import ChatModelAnswerWriter
+    from langchain_qwen_imagesearch.server import ChatModelAnswerWriter
 
     return ChatModelAnswerWriter(
         base_url=args.llm_base_url, model=args.llm_model, api_key=args.llm_api_key
@@ -124,7 +126,7 @@ def _answer_writer(args: argparse.Namespace) -> AnswerWriter | None:
 
 def run_index(args: argparse.Namespace) -> int:
     _require_server_extra()
-    from langchain_qwen_imagesearch.server.catalog import build_catalog
+    from langchain_qwen_imagesearch.server import build_catalog
 
     if not args.source.is_dir():
         raise UsageError(f"{args.source} is not a folder of images")
@@ -152,8 +154,7 @@ def _require_server_extra() -> None:
 
 def _open_catalog(directory: Path | None) -> Catalog:
     _require_server_extra()
-    from langchain_qwen_imagesearch.server.catalog import Catalog, CatalogError
-    from langchain_qwen_imagesearch.server.runner import open_demo_catalog
+    from langchain_qwen_imagesearch.server import Catalog, CatalogError, open_demo_catalog
 
     if directory is None:
         return open_demo_catalog()
@@ -165,12 +166,13 @@ def _open_catalog(directory: Path | None) -> Catalog:
 
 def run_serve(args: argparse.Namespace) -> int:
     _require_server_extra()
-    from langchain_qwen_imagesearch.server.app import API_PREFIXES
-    from langchain_qwen_imagesearch.server.runner import (
+    from langchain_qwen_imagesearch.server import (
+        API_PREFIXES,
         ServerConfigError,
         check_bind_address,
         serve,
     )
+    from langchain_qwen_imagesearch.server.testing import slow_searches
 
     try:
         check_bind_address(args.host, args.api_key)
@@ -186,7 +188,8 @@ def run_serve(args: argparse.Namespace) -> int:
         port=args.port,
         api_key=args.api_key,
         writer=_answer_writer(args),
-        search_delay=args.search_delay,
+        # A development aid only: plain serve runs the bare app.
+        middleware=[lambda app: slow_searches(app, args.search_delay)] if args.search_delay else [],
     )
     return 0
 
@@ -196,16 +199,13 @@ def _local_client(
     catalog_dir: Path | None, writer: AnswerWriter | None = None
 ) -> Iterator[ImageSearchClient]:
     catalog = _open_catalog(catalog_dir)
-    from langchain_qwen_imagesearch.client import ImageSearchClient
-    from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+    from langchain_qwen_imagesearch.server import EmbeddedServer
 
     with EmbeddedServer(catalog, api_key="local", writer=writer) as server:
         yield ImageSearchClient(base_url=server.base_url, api_key="local")
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from langchain_qwen_imagesearch.client import ImageSearchClient
-
     if args.catalog and not args.local:
         raise UsageError("--catalog goes with --local")
     images: list[str] = list(args.image)

@@ -1,22 +1,23 @@
 """Typed wire models of the Qwen Responses API with the ``image_search`` tool.
 
-These mirror ``shared/reference/upstream-protocol.md`` and are the only code the client and
-the embedded server share. Every model tolerates fields it does not know (``extra="allow"``)
-and every field the upstream may omit is optional, because the live service is sloppy.
+These state docs/protocol.md in code and are the only code the client and the embedded
+server share: models, limits and error codes. Every model tolerates fields it does not know
+(``extra="allow"``) and every field the upstream may omit is optional, because the live
+service is sloppy.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 IMAGE_SEARCH_TOOL = "image_search"
 IMAGE_SEARCH_CALL = "image_search_call"
 
-# Upstream image limits (reference: "Image limits").
+# Upstream image limits (docs/protocol.md#image-limits).
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MIN_IMAGE_SIDE = 10
 MAX_ASPECT_RATIO = 200
@@ -40,6 +41,33 @@ def is_documented_model(model: str) -> bool:
 
 
 FULL_IMAGE_BBOX: tuple[int, int, int, int] = (0, 0, BBOX_SCALE, BBOX_SCALE)
+
+
+class ErrorCode:
+    """Upstream error codes (docs/protocol.md#errors), one definition for client and server.
+
+    Some name a family: ``Throttling`` (``Throttling.RateQuota``, ...), ``InternalError``
+    (``InternalError.Algo``), ``AccessDenied`` (``AccessDenied.Unpurchased``,
+    ``Model.AccessDenied``). The snake-case spellings are the OpenAI-style envelope's,
+    accepted as the same errors.
+    """
+
+    INVALID_PARAMETER: Final = "InvalidParameter"
+    INVALID_REQUEST: Final = "invalid_request_error"
+    DATA_INSPECTION_FAILED: Final = "DataInspectionFailed"
+    DATA_INSPECTION_FAILED_SNAKE: Final = "data_inspection_failed"
+    ARREARAGE: Final = "Arrearage"
+    INVALID_API_KEY: Final = "InvalidApiKey"
+    INVALID_API_KEY_SNAKE: Final = "invalid_api_key"
+    ACCESS_DENIED: Final = "AccessDenied"
+    MODEL_NOT_FOUND: Final = "ModelNotFound"
+    MODEL_NOT_FOUND_SNAKE: Final = "model_not_found"
+    THROTTLING: Final = "Throttling"
+    INTERNAL_ERROR: Final = "InternalError"
+    REQUEST_TIMEOUT: Final = "RequestTimeOut"
+    MODEL_UNAVAILABLE: Final = "ModelUnavailable"
+    SERVER_ERROR: Final = "server_error"
+    """The code of an HTTP 200 ``status: "failed"`` response, rate limits among them."""
 
 
 class WireModel(BaseModel):
@@ -281,7 +309,7 @@ class ResponseObject(WireModel):
 class StreamEvent(WireModel):
     """One server-sent event. A single tolerant shape: fields are set per ``type``.
 
-    Known types (reference, "Streaming"): ``response.created``, ``response.in_progress``,
+    Known types (docs/protocol.md#streaming): ``response.created``, ``response.in_progress``,
     ``response.output_item.added`` / ``.done`` (``item``), ``response.content_part.added`` /
     ``.done`` (``part``), ``response.output_text.delta`` (``delta``) / ``.done`` (``text``),
     ``response.reasoning_summary_text.delta`` / ``.done``, ``response.completed`` /

@@ -14,51 +14,39 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeAlias, TypedDict
+from typing import TypeAlias, TypedDict
 from weakref import WeakKeyDictionary
 
+import httpx2
 import openai
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 from typing_extensions import Self
 
-from langchain_qwen_imagesearch.config import (
+from langchain_qwen_imagesearch.client._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ConfigurationError,
+    ResponseFailedError,
+    make_api_error,
+)
+from langchain_qwen_imagesearch.client._events import ImageSearchEvent
+from langchain_qwen_imagesearch.client._images import ImageInput, prepare_images
+from langchain_qwen_imagesearch.client._request import PreparedSearch
+from langchain_qwen_imagesearch.client._results import ImageSearchResult
+from langchain_qwen_imagesearch.client._retry import RetryPolicy, parse_retry_after
+from langchain_qwen_imagesearch.client._settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_RETRY_BACKOFF_SECONDS,
     ClientSettings,
 )
-from langchain_qwen_imagesearch.errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    ResponseFailedError,
-    make_api_error,
-)
-from langchain_qwen_imagesearch.events import ImageSearchEvent
-from langchain_qwen_imagesearch.images import ImageInput, PreparedImage, prepare_images
-from langchain_qwen_imagesearch.outcome import SearchContext, finish
-from langchain_qwen_imagesearch.protocol import (
-    IMAGE_SEARCH_TOOL,
-    InputContent,
-    InputImage,
-    InputMessage,
-    InputText,
-    ResponseObject,
-    ResponsesRequest,
-    ToolSpec,
-    dump_wire,
-)
-from langchain_qwen_imagesearch.results import ImageSearchResult
-from langchain_qwen_imagesearch.retry import RetryPolicy, parse_retry_after
-from langchain_qwen_imagesearch.streaming import StreamAccumulator
+from langchain_qwen_imagesearch.client._stream import StreamAccumulator
 
 RESPONSES_PATH = "/responses"
-# The model may answer without searching unless asked to (reference: tool_choice cannot
-# force the call), so a search without a query asks for one.
-DEFAULT_QUERY = "Search for images similar to this image and describe what you find."
 
 Images: TypeAlias = ImageInput | Sequence[ImageInput]
+"""One image or several, as ``search`` and ``stream`` take them."""
 
 
 class _SDKOptions(TypedDict):
@@ -66,50 +54,6 @@ class _SDKOptions(TypedDict):
     base_url: str
     timeout: float
     max_retries: int
-
-
-@dataclass(frozen=True)
-class _SearchCall:
-    """One search, built once and sent as many times as retries need."""
-
-    body: dict[str, Any]
-    context: SearchContext
-
-    @classmethod
-    def build(
-        cls, prepared: list[PreparedImage], query: str | None, settings: ClientSettings
-    ) -> _SearchCall:
-        text = query if query and query.strip() else DEFAULT_QUERY
-        content: list[InputContent] = [InputText(text=text)]
-        content.extend(InputImage(image_url=image.image_url) for image in prepared)
-        request = ResponsesRequest(
-            model=settings.model,
-            input=[InputMessage(role="user", content=content)],
-            tools=[ToolSpec(type=IMAGE_SEARCH_TOOL)],
-        )
-        body = dump_wire(request)
-        if settings.enable_thinking is not None:
-            body["enable_thinking"] = settings.enable_thinking
-        context = SearchContext(
-            model=settings.model, query=text, inputs=[image.info for image in prepared]
-        )
-        return cls(body, context)
-
-    def stream_body(self) -> dict[str, Any]:
-        return {**self.body, "stream": True}
-
-    def result(self, payload: object) -> ImageSearchResult:
-        """The result of a non-streamed answer (a JSON dict as received)."""
-        if not isinstance(payload, dict):
-            raise ResponseFailedError(f"The service answered with non-JSON: {str(payload)[:200]}")
-        try:
-            response = ResponseObject.model_validate(payload)
-        except ValidationError as error:
-            raise ResponseFailedError(f"The service sent a malformed response: {error}") from None
-        return finish(response, self.context, raw=payload)
-
-    def accumulator(self) -> StreamAccumulator:
-        return StreamAccumulator(self.context)
 
 
 class ImageSearchClient:
@@ -120,6 +64,9 @@ class ImageSearchClient:
     is held as a ``SecretStr`` and never shown; ``settings`` holds the resolved configuration
     (key, base URL, region, model, timeout, retries). ``retry_backoff`` is the first retry's
     backoff in seconds (doubling, with jitter) when the service sends no ``Retry-After``.
+    ``http_client`` / ``http_async_client`` are ``httpx2`` clients (the OpenAI SDK's HTTP
+    library) to send through: proxies, custom TLS, test transports. By default the SDK makes
+    its own.
     """
 
     def __init__(
@@ -134,6 +81,8 @@ class ImageSearchClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         enable_thinking: bool | None = None,
         retry_backoff: float = DEFAULT_RETRY_BACKOFF_SECONDS,
+        http_client: httpx2.Client | None = None,
+        http_async_client: httpx2.AsyncClient | None = None,
     ) -> None:
         self.settings = ClientSettings.resolve(
             api_key=api_key,
@@ -153,7 +102,8 @@ class ImageSearchClient:
             timeout=self.settings.timeout,
             max_retries=0,
         )
-        self._openai = openai.OpenAI(**self._sdk_options)
+        self._openai = openai.OpenAI(**self._sdk_options, http_client=http_client)
+        self._http_async_client = http_async_client
         # An async HTTP pool belongs to one event loop; callers may run several in turn.
         self._async_openai: WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
             WeakKeyDictionary()
@@ -173,37 +123,84 @@ class ImageSearchClient:
             f"timeout={self.settings.timeout:g}, max_retries={self.settings.max_retries})"
         )
 
+    # ------------------------------------------------------------------ preparing
+
+    def prepare(self, images: Images, query: str | None = None) -> PreparedSearch:
+        """Read, check and encode the images once; the result can be sent by ``search``,
+        ``stream`` and their async twins, and carries the search's ``cache_key``."""
+        return PreparedSearch.build(
+            prepare_images(images),
+            query,
+            model=self.settings.model,
+            base_url=self.settings.base_url,
+            enable_thinking=self.settings.enable_thinking,
+        )
+
+    async def aprepare(self, images: Images, query: str | None = None) -> PreparedSearch:
+        """``prepare`` off the event loop: reading and converting images blocks."""
+        return await asyncio.to_thread(self.prepare, images, query)
+
+    def _prepared(self, images: Images | PreparedSearch, query: str | None) -> PreparedSearch:
+        if not isinstance(images, PreparedSearch):
+            return self.prepare(images, query)
+        return self._checked(images, query)
+
+    async def _aprepared(
+        self, images: Images | PreparedSearch, query: str | None
+    ) -> PreparedSearch:
+        if not isinstance(images, PreparedSearch):
+            return await self.aprepare(images, query)
+        return self._checked(images, query)
+
+    def _checked(self, search: PreparedSearch, query: str | None) -> PreparedSearch:
+        if query is not None:
+            raise ConfigurationError(
+                "a prepared search already holds its query: pass query=... to prepare() instead"
+            )
+        if (search.model, search.base_url) != (self.settings.model, self.settings.base_url):
+            raise ConfigurationError(
+                f"this search was prepared for {search.model} at {search.base_url}, not for "
+                f"this client's {self.settings.model} at {self.settings.base_url}: prepare it "
+                "with the client that sends it"
+            )
+        return search
+
     # ------------------------------------------------------------------ sync
 
-    def search(self, images: Images, query: str | None = None) -> ImageSearchResult:
-        """Search by one image or several; ``query`` says what to look for."""
-        call = _SearchCall.build(prepare_images(images), query, self.settings)
+    def search(
+        self, images: Images | PreparedSearch, query: str | None = None
+    ) -> ImageSearchResult:
+        """Search by one image or several (or a prepared search); ``query`` says what to
+        look for."""
+        search = self._prepared(images, query)
         attempts = self._retry.attempts()
         while True:
             try:
                 with self._translated_errors():
-                    payload = self._openai.post(RESPONSES_PATH, body=call.body, cast_to=object)
-                return call.result(payload)
+                    payload = self._openai.post(RESPONSES_PATH, body=search.body, cast_to=object)
+                return search.result_of_payload(payload)
             except APIError as error:
                 time.sleep(attempts.wait_before_retry(error))
 
-    def stream(self, images: Images, query: str | None = None) -> Iterator[ImageSearchEvent]:
+    def stream(
+        self, images: Images | PreparedSearch, query: str | None = None
+    ) -> Iterator[ImageSearchEvent]:
         """Typed events as the search runs; the last, ``SearchCompleted``, holds the result.
 
         A failure is retried only while nothing has been yielded yet. The wire stream is read
         to its end (the service closes it right after ``response.completed``), so that the
         connection can be reused.
         """
-        call = _SearchCall.build(prepare_images(images), query, self.settings)
+        search = self._prepared(images, query)
         attempts = self._retry.attempts()
         while True:
-            accumulator = call.accumulator()
+            accumulator = StreamAccumulator(search)
             try:
                 with (
                     self._translated_errors(),
                     self._openai.post(
                         RESPONSES_PATH,
-                        body=call.stream_body(),
+                        body=search.stream_body(),
                         cast_to=object,
                         stream=True,
                         stream_cls=openai.Stream[object],
@@ -237,33 +234,35 @@ class ImageSearchClient:
 
     # ------------------------------------------------------------------ async
 
-    async def asearch(self, images: Images, query: str | None = None) -> ImageSearchResult:
+    async def asearch(
+        self, images: Images | PreparedSearch, query: str | None = None
+    ) -> ImageSearchResult:
         """``search`` without blocking the event loop (images are prepared in a thread)."""
-        call = _SearchCall.build(await _aprepare(images), query, self.settings)
+        search = await self._aprepared(images, query)
         attempts = self._retry.attempts()
         while True:
             try:
                 with self._translated_errors():
                     payload = await self._async_client().post(
-                        RESPONSES_PATH, body=call.body, cast_to=object
+                        RESPONSES_PATH, body=search.body, cast_to=object
                     )
-                return call.result(payload)
+                return search.result_of_payload(payload)
             except APIError as error:
                 await asyncio.sleep(attempts.wait_before_retry(error))
 
     async def astream(
-        self, images: Images, query: str | None = None
+        self, images: Images | PreparedSearch, query: str | None = None
     ) -> AsyncIterator[ImageSearchEvent]:
         """``stream`` as an async generator."""
-        call = _SearchCall.build(await _aprepare(images), query, self.settings)
+        search = await self._aprepared(images, query)
         attempts = self._retry.attempts()
         while True:
-            accumulator = call.accumulator()
+            accumulator = StreamAccumulator(search)
             try:
                 with self._translated_errors():
                     wire_events = await self._async_client().post(
                         RESPONSES_PATH,
-                        body=call.stream_body(),
+                        body=search.stream_body(),
                         cast_to=object,
                         stream=True,
                         stream_cls=openai.AsyncStream[object],
@@ -303,7 +302,8 @@ class ImageSearchClient:
         loop = asyncio.get_running_loop()
         client = self._async_openai.get(loop)
         if client is None:
-            client = self._async_openai[loop] = openai.AsyncOpenAI(**self._sdk_options)
+            client = openai.AsyncOpenAI(**self._sdk_options, http_client=self._http_async_client)
+            self._async_openai[loop] = client
         return client
 
     # ------------------------------------------------------------------ errors
@@ -319,11 +319,6 @@ class ImageSearchClient:
             raise ResponseFailedError(
                 f"The service sent an event that is not JSON: {error}"
             ) from error
-
-
-async def _aprepare(images: Images) -> list[PreparedImage]:
-    """Reading and converting local images is blocking work: keep it off the event loop."""
-    return await asyncio.to_thread(prepare_images, images)
 
 
 def _api_error(error: openai.APIError, settings: ClientSettings) -> APIError:

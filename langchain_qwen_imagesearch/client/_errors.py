@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from langchain_qwen_imagesearch.protocol import ErrorCode, ResponseObject
+
 if TYPE_CHECKING:
-    from langchain_qwen_imagesearch.results import ImageSearchResult
+    from langchain_qwen_imagesearch.client._results import ImageSearchResult
 
 
 class ImageSearchError(Exception):
@@ -130,17 +132,17 @@ class APIConnectionError(APIError):
 
 
 _BY_CODE: dict[str, type[APIError]] = {
-    "InvalidParameter": InvalidRequestError,
-    "invalid_request_error": InvalidRequestError,
-    "DataInspectionFailed": ContentModerationError,
-    "data_inspection_failed": ContentModerationError,
-    "Arrearage": BillingError,
-    "InvalidApiKey": AuthenticationError,
-    "invalid_api_key": AuthenticationError,
-    "ModelNotFound": ModelNotFoundError,
-    "model_not_found": ModelNotFoundError,
-    "ModelUnavailable": ServiceUnavailableError,
-    "RequestTimeOut": ServerError,
+    ErrorCode.INVALID_PARAMETER: InvalidRequestError,
+    ErrorCode.INVALID_REQUEST: InvalidRequestError,
+    ErrorCode.DATA_INSPECTION_FAILED: ContentModerationError,
+    ErrorCode.DATA_INSPECTION_FAILED_SNAKE: ContentModerationError,
+    ErrorCode.ARREARAGE: BillingError,
+    ErrorCode.INVALID_API_KEY: AuthenticationError,
+    ErrorCode.INVALID_API_KEY_SNAKE: AuthenticationError,
+    ErrorCode.MODEL_NOT_FOUND: ModelNotFoundError,
+    ErrorCode.MODEL_NOT_FOUND_SNAKE: ModelNotFoundError,
+    ErrorCode.MODEL_UNAVAILABLE: ServiceUnavailableError,
+    ErrorCode.REQUEST_TIMEOUT: ServerError,
 }
 
 _BY_STATUS: dict[int, type[APIError]] = {
@@ -162,11 +164,13 @@ def error_class_for(code: str | None, status_code: int | None, message: str = ""
     """The exception class for an upstream error ``code`` / HTTP status / message."""
     if code in _BY_CODE:
         return _BY_CODE[code]
-    if code and code.startswith("Throttling"):
+    if code and code.startswith(ErrorCode.THROTTLING):
         return RateLimitError
-    if code and code.startswith("InternalError"):
+    if code and code.startswith(ErrorCode.INTERNAL_ERROR):
         return ServerError
-    if code and (code.startswith("AccessDenied") or code.endswith(".AccessDenied")):
+    if code and (
+        code.startswith(ErrorCode.ACCESS_DENIED) or code.endswith(f".{ErrorCode.ACCESS_DENIED}")
+    ):
         return PermissionDeniedError
     if "rate limit" in message.lower():
         return RateLimitError
@@ -196,4 +200,27 @@ def make_api_error(
         text = f"{text}. {AUTH_HINT}"
     return cls(
         text, code=code, request_id=request_id, status_code=status_code, retry_after=retry_after
+    )
+
+
+def error_of_ended_response(
+    response: ResponseObject, status: str, request_id: str | None
+) -> APIError:
+    """The error of a response that ended ``status`` (failed, cancelled or incomplete)."""
+    request_id = response.request_id or request_id
+    if status == "incomplete":
+        details = (response.model_extra or {}).get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, dict) else None
+        return IncompleteResponseError(
+            f"The response is incomplete ({reason or 'no reason given'}): the service stopped "
+            "before finishing the answer.",
+            code=reason,
+            request_id=request_id,
+        )
+    error = response.error
+    return make_api_error(
+        (error.message if error else None) or f"the response ended {status}",
+        code=error.code if error else None,
+        request_id=request_id,
+        default=ResponseFailedError,
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from langchain_qwen_imagesearch.results import ImageHit, ImageSearchResult
+from langchain_qwen_imagesearch.client._results import ImageHit, ImageSearchResult
 
 
 class SearchStarted(BaseModel):

@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 from PIL import Image, ImageOps, UnidentifiedImageError
 from typing_extensions import TypeIs
 
-from langchain_qwen_imagesearch.errors import ImageInputError, NoImageError
+from langchain_qwen_imagesearch.client._errors import ImageInputError, NoImageError
+from langchain_qwen_imagesearch.client._results import PreparedImageInfo
 from langchain_qwen_imagesearch.protocol import MAX_ASPECT_RATIO, MAX_IMAGE_BYTES, MIN_IMAGE_SIDE
-from langchain_qwen_imagesearch.results import PreparedImageInfo
 
 ImageInput: TypeAlias = str | os.PathLike[str] | bytes | bytearray | BinaryIO | Image.Image
 """One image: an http(s) or data URL, a local path, raw bytes, a binary file or a PIL image."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_qwen_imagesearch.display import result_gallery_html
+from langchain_qwen_imagesearch.client._gallery import gallery_html
 from langchain_qwen_imagesearch.protocol import (
     IMAGE_SEARCH_TOOL,
     ImageSearchCallItem,
@@ -127,7 +127,20 @@ class ImageSearchResult(BaseModel):
         )
 
     def _repr_html_(self) -> str:
-        return result_gallery_html(self)
+        return gallery_html(
+            query=self.query,
+            hits=[(hit.title, hit.url) for hit in self.hits],
+            answer=self.answer,
+            footer=self._usage_line(),
+        )
+
+    def _usage_line(self) -> str:
+        pieces = [f"{len(self.hits)} hits", f"{self.usage.image_search_calls} image_search call(s)"]
+        if self.usage.total_tokens is not None:
+            pieces.append(f"{self.usage.total_tokens:,} tokens")
+        if self.model:
+            pieces.append(self.model)
+        return " · ".join(pieces)
 
 
 def _usage_of(response: ResponseObject) -> Usage:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from time import time
 
-from langchain_qwen_imagesearch.errors import APIError
+from langchain_qwen_imagesearch.client._errors import APIError
 
-logger = logging.getLogger(__name__)
+# A stable name for users to configure, whatever module the retry loop lives in.
+logger = logging.getLogger("langchain_qwen_imagesearch.client")
 
 MAX_BACKOFF_SECONDS = 30.0
 # A longer Retry-After is the caller's call: the error is raised with it instead.

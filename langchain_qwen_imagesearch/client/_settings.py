@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from langchain_qwen_imagesearch.errors import ConfigurationError
+from langchain_qwen_imagesearch.client._errors import ConfigurationError
 from langchain_qwen_imagesearch.protocol import DEFAULT_MODEL, is_documented_model
 
 API_KEY_ENV = "DASHSCOPE_API_KEY"
@@ -27,7 +27,7 @@ LEGACY_BASE_URL_ENV = "DASHSCOPE_API_BASE"
 REGION_ENV = "DASHSCOPE_REGION"
 WORKSPACE_ENVS = ("DASHSCOPE_WORKSPACE_ID", "DASHSCOPE_WORKSPACE")
 
-# An image search takes about 70 s end to end upstream (reference, "Cost and time").
+# An image search takes about 70 s end to end upstream (docs/protocol.md#cost-and-latency).
 DEFAULT_TIMEOUT_SECONDS = 180.0
 DEFAULT_MAX_RETRIES = 2
 # The first retry's backoff when the service sends no Retry-After; it doubles per retry.

@@ -1,6 +1,6 @@
 """Wire stream events in, typed events out: one accumulator for the sync and async streams.
 
-It survives the upstream's sloppiness (reference, "Streaming"): an empty ``model`` in
+It survives the upstream's sloppiness (docs/protocol.md#stream-quirks): an empty ``model`` in
 ``response.created``, an item added at one ``output_index`` and done at another, parts
 typed ``text``, deltas without ``item_id``/``content_index``, gaps in ``sequence_number``,
 a ``response.completed`` holding only id, status and usage, and event types it does not know.
@@ -13,19 +13,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from langchain_qwen_imagesearch.errors import (
+from langchain_qwen_imagesearch.client._errors import (
     APIConnectionError,
     ResponseFailedError,
+    error_of_ended_response,
     make_api_error,
 )
-from langchain_qwen_imagesearch.events import (
+from langchain_qwen_imagesearch.client._events import (
     AnswerDelta,
     ImageSearchEvent,
     SearchCompleted,
     SearchFinished,
     SearchStarted,
 )
-from langchain_qwen_imagesearch.outcome import SearchContext, ended_error, finish
+from langchain_qwen_imagesearch.client._request import PreparedSearch
+from langchain_qwen_imagesearch.client._results import ImageSearchCall, ImageSearchResult
 from langchain_qwen_imagesearch.protocol import (
     ImageSearchCallItem,
     MessageItem,
@@ -35,7 +37,6 @@ from langchain_qwen_imagesearch.protocol import (
     StreamEvent,
     dump_wire,
 )
-from langchain_qwen_imagesearch.results import ImageSearchCall, ImageSearchResult
 
 _UNKNOWN_POSITION = 1 << 30
 
@@ -54,8 +55,8 @@ class StreamAccumulator:
     gives; ``response.failed``, ``response.incomplete`` and ``error`` raise typed errors.
     """
 
-    def __init__(self, context: SearchContext, *, request_id: str | None = None) -> None:
-        self._context = context
+    def __init__(self, search: PreparedSearch, *, request_id: str | None = None) -> None:
+        self._search = search
         self.request_id = request_id
         self._opening = ResponseObject()
         self._added_at: dict[str, int] = {}
@@ -103,7 +104,9 @@ class StreamAccumulator:
             return [SearchCompleted(result=self.result)]
         elif kind == "response.failed":
             # The event type, not the (possibly partial) response, says how it ended.
-            raise ended_error(event.response or ResponseObject(), "failed", self.request_id)
+            raise error_of_ended_response(
+                event.response or ResponseObject(), "failed", self.request_id
+            )
         elif kind == "error":
             raise make_api_error(
                 event.message,
@@ -147,14 +150,14 @@ class StreamAccumulator:
         response = response.model_copy(
             update={
                 "id": response.id or opening.id,
-                "model": response.model or opening.model or self._context.model,
+                "model": response.model or opening.model or self._search.model,
                 "status": ending if ending != "completed" else response.status or ending,
                 "created_at": response.created_at or opening.created_at,
             }
         )
         # The raw JSON is the wire's own when it carried the whole response.
         raw = payload["response"] if holds_output else dump_wire(response)
-        return finish(response, self._context, raw=raw, request_id=self.request_id)
+        return self._search.finish(response, raw=raw, request_id=self.request_id)
 
     def _collected_output(self) -> list[OutputItem]:
         done = sorted(self._done.values(), key=lambda entry: (entry.position, entry.arrival))

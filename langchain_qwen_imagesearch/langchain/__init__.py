@@ -1,13 +1,12 @@
-"""The LangChain and LangGraph surface: runnable, tool, toolkit, graph node, chat model,
-cost callback and result cache."""
+"""The LangChain room: runnable, tool, toolkit, LangGraph node, chat model, cost callback and
+result cache, built on the client's public names only (no HTTP code here).
 
-from langchain_qwen_imagesearch.langchain.cache import (
-    ImageSearchCache,
-    InMemoryImageSearchCache,
-    search_cache_key,
-)
-from langchain_qwen_imagesearch.langchain.chat import ChatQwenImageSearch
-from langchain_qwen_imagesearch.langchain.cost import (
+Its modules are private: this list is its whole public interface.
+"""
+
+from langchain_qwen_imagesearch.langchain._cache import ImageSearchCache, InMemoryImageSearchCache
+from langchain_qwen_imagesearch.langchain._chat import ChatQwenImageSearch
+from langchain_qwen_imagesearch.langchain._cost import (
     INTERNATIONAL_FEE_PER_1000_CALLS,
     MAINLAND_FEE_PER_1000_CALLS,
     USAGE_EVENT,
@@ -15,21 +14,16 @@ from langchain_qwen_imagesearch.langchain.cost import (
     SearchUsageReport,
     get_image_search_callback,
 )
-from langchain_qwen_imagesearch.langchain.engine import IMAGE_SEARCH_EVENT, ImageSearchEngine
-from langchain_qwen_imagesearch.langchain.graph import create_image_search_node
-from langchain_qwen_imagesearch.langchain.messages import (
-    conversation_images,
-    conversation_request,
-    image_search_result,
-    message_images,
-)
-from langchain_qwen_imagesearch.langchain.runnable import (
+from langchain_qwen_imagesearch.langchain._graph import create_image_search_node
+from langchain_qwen_imagesearch.langchain._messages import image_search_result
+from langchain_qwen_imagesearch.langchain._runnable import (
     ImageSearchInput,
     ImageSearchRequest,
     QwenImageSearch,
 )
-from langchain_qwen_imagesearch.langchain.tool import ImageSearchToolInput, QwenImageSearchTool
-from langchain_qwen_imagesearch.langchain.toolkit import (
+from langchain_qwen_imagesearch.langchain._search_run import IMAGE_SEARCH_EVENT
+from langchain_qwen_imagesearch.langchain._tool import ImageSearchToolInput, QwenImageSearchTool
+from langchain_qwen_imagesearch.langchain._toolkit import (
     QwenImageSearchResultsTool,
     QwenImageSearchToolkit,
 )
@@ -42,7 +36,6 @@ __all__ = [
     "ChatQwenImageSearch",
     "ImageSearchCache",
     "ImageSearchCostHandler",
-    "ImageSearchEngine",
     "ImageSearchInput",
     "ImageSearchRequest",
     "ImageSearchToolInput",
@@ -52,11 +45,7 @@ __all__ = [
     "QwenImageSearchTool",
     "QwenImageSearchToolkit",
     "SearchUsageReport",
-    "conversation_images",
-    "conversation_request",
     "create_image_search_node",
     "get_image_search_callback",
     "image_search_result",
-    "message_images",
-    "search_cache_key",
 ]

@@ -1,38 +1,17 @@
 """Result caching: repeating a search (same images, query, model and endpoint) costs nothing.
 
-Keys hash the image *content* as sent: local images (paths, bytes, files, PIL images, data
-URLs) by their encoded bytes, http(s) images by their URL, since their bytes are never
-downloaded here. A cached search is not billed, and the cost callback counts it apart.
+Keys are ``PreparedSearch.cache_key``: they hash the image *content* as sent (local images
+by their encoded bytes, http(s) images by their URL, whose bytes are never downloaded here).
+A cached search is not billed, and the cost callback counts it apart.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Sequence
 
-from langchain_qwen_imagesearch.results import ImageSearchResult
-
-# Bumped whenever the key recipe changes, so old entries of a persistent cache never match.
-_KEY_VERSION = 1
-
-
-def search_cache_key(
-    image_urls: Sequence[str],
-    query: str | None,
-    *,
-    model: str,
-    base_url: str,
-    enable_thinking: bool | None,
-) -> str:
-    """A stable key for one search: SHA-256 over the images as sent and every setting that
-    changes the answer."""
-    image_digests = [hashlib.sha256(url.encode()).hexdigest() for url in image_urls]
-    recipe = [_KEY_VERSION, model, base_url, enable_thinking, query, image_digests]
-    return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()
+from langchain_qwen_imagesearch.client import ImageSearchResult
 
 
 class ImageSearchCache(ABC):

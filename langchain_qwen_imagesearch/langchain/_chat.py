@@ -28,13 +28,17 @@ from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, Us
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from typing_extensions import override
 
-from langchain_qwen_imagesearch.events import AnswerDelta, ImageSearchEvent, SearchCompleted
-from langchain_qwen_imagesearch.langchain.engine import LS_PROVIDER, ImageSearchEngine
-from langchain_qwen_imagesearch.langchain.messages import RESULT_KEY, conversation_request
-from langchain_qwen_imagesearch.results import ImageSearchResult
+from langchain_qwen_imagesearch.client import (
+    AnswerDelta,
+    ImageSearchEvent,
+    ImageSearchResult,
+    SearchCompleted,
+)
+from langchain_qwen_imagesearch.langchain._messages import RESULT_KEY, conversation_request
+from langchain_qwen_imagesearch.langchain._settings import LS_PROVIDER, ImageSearchSettings
 
 
-class ChatQwenImageSearch(ImageSearchEngine, BaseChatModel):
+class ChatQwenImageSearch(ImageSearchSettings, BaseChatModel):
     """A chat model whose every turn searches the conversation's latest image(s).
 
     >>> chat = ChatQwenImageSearch()  # doctest: +SKIP

@@ -23,8 +23,8 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langchain_core.tracers.context import register_configure_hook
 from pydantic import BaseModel
 
-from langchain_qwen_imagesearch.langchain.messages import image_search_result
-from langchain_qwen_imagesearch.results import ImageSearchResult, Usage
+from langchain_qwen_imagesearch.client import ImageSearchResult, Usage
+from langchain_qwen_imagesearch.langchain._messages import image_search_result
 
 USAGE_EVENT = "qwen_image_search_usage"
 """Name of the callback event that reports one search's usage (data: ``SearchUsageReport``)."""

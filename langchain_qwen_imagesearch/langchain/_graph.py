@@ -17,7 +17,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langgraph.prebuilt import ToolRuntime
 from langgraph.runtime import get_runtime
 
-from langchain_qwen_imagesearch.langchain.tool import QwenImageSearchTool
+from langchain_qwen_imagesearch.langchain._tool import QwenImageSearchTool
 
 NodeUpdate = dict[str, list[BaseMessage]]
 

@@ -16,9 +16,12 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from langchain_qwen_imagesearch.errors import ImageInputError, NoImageError
-from langchain_qwen_imagesearch.images import ImageInput
-from langchain_qwen_imagesearch.results import ImageSearchResult
+from langchain_qwen_imagesearch.client import (
+    ImageInput,
+    ImageInputError,
+    ImageSearchResult,
+    NoImageError,
+)
 
 RESULT_KEY = "image_search"
 """The ``additional_kwargs`` key of the result in the messages of ``ChatQwenImageSearch``."""

@@ -21,12 +21,16 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from typing_extensions import TypedDict, override
 
-from langchain_qwen_imagesearch.errors import ImageInputError, NoImageError
-from langchain_qwen_imagesearch.events import ImageSearchEvent
-from langchain_qwen_imagesearch.images import ImageInput
-from langchain_qwen_imagesearch.langchain.engine import ImageInputs, ImageSearchEngine
-from langchain_qwen_imagesearch.langchain.messages import conversation_request
-from langchain_qwen_imagesearch.results import ImageSearchResult
+from langchain_qwen_imagesearch.client import (
+    ImageInput,
+    ImageInputError,
+    Images,
+    ImageSearchEvent,
+    ImageSearchResult,
+    NoImageError,
+)
+from langchain_qwen_imagesearch.langchain._messages import conversation_request
+from langchain_qwen_imagesearch.langchain._settings import ImageSearchSettings
 
 
 class ImageSearchRequest(TypedDict, total=False):
@@ -45,7 +49,7 @@ ImageSearchInput: TypeAlias = (
 _REQUEST_KEYS = frozenset(ImageSearchRequest.__annotations__)
 
 
-def search_request(value: ImageSearchInput) -> tuple[ImageInputs, str | None]:
+def search_request(value: ImageSearchInput) -> tuple[Images, str | None]:
     """The images and query an input asks for."""
     if isinstance(value, dict):
         unknown = sorted(set(value) - _REQUEST_KEYS)
@@ -71,7 +75,7 @@ def search_request(value: ImageSearchInput) -> tuple[ImageInputs, str | None]:
     if _is_conversation(value):
         return conversation_request(value)
     # What remains is an image or a list of them; the client rejects anything else.
-    return cast("ImageInputs", value), None
+    return cast("Images", value), None
 
 
 def _is_conversation(value: object) -> TypeGuard[Sequence[BaseMessage]]:
@@ -82,7 +86,9 @@ def _is_conversation(value: object) -> TypeGuard[Sequence[BaseMessage]]:
     )
 
 
-class QwenImageSearch(ImageSearchEngine, RunnableSerializable[ImageSearchInput, ImageSearchResult]):
+class QwenImageSearch(
+    ImageSearchSettings, RunnableSerializable[ImageSearchInput, ImageSearchResult]
+):
     """Search by image: structured hits plus the model's inference.
 
     >>> search = QwenImageSearch()  # doctest: +SKIP

@@ -23,19 +23,21 @@ from langchain_core.tools.base import ToolExceptionHandlerOutput
 from langgraph.prebuilt import ToolRuntime
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_qwen_imagesearch.errors import (
+from langchain_qwen_imagesearch.client import (
+    ImageHit,
     ImageInputError,
+    Images,
+    ImageSearchResult,
     InvalidRequestError,
     NoImageError,
     ResponseFailedError,
 )
-from langchain_qwen_imagesearch.langchain.engine import ImageInputs, ImageSearchEngine
-from langchain_qwen_imagesearch.langchain.messages import (
+from langchain_qwen_imagesearch.langchain._messages import (
     conversation_images,
     image_reference_number,
     state_messages,
 )
-from langchain_qwen_imagesearch.results import ImageHit, ImageSearchResult
+from langchain_qwen_imagesearch.langchain._settings import ImageSearchSettings
 
 TOOL_NAME = "qwen_image_search"
 
@@ -77,7 +79,7 @@ class ImageSearchToolInput(BaseModel):
     runtime: Annotated[ToolRuntime[Any, Any] | None, InjectedToolArg] = None
 
 
-class QwenImageSearchTool(ImageSearchEngine, BaseTool):
+class QwenImageSearchTool(ImageSearchSettings, BaseTool):
     """Search by image with Qwen; returns the hits and the inference, and the full result
     as the artifact.
 
@@ -142,7 +144,7 @@ class QwenImageSearchTool(ImageSearchEngine, BaseTool):
         query: str | None,
         focus: str | None,
         runtime: ToolRuntime[Any, Any] | None,
-    ) -> tuple[ImageInputs, str | None, str]:
+    ) -> tuple[Images, str | None, str]:
         """The images, the query text, and how to name what was searched."""
         query_text = "\n".join(filter(None, [query, focus and f"Focus on: {focus}"])) or None
         if image and image_reference_number(image) is None:

@@ -18,10 +18,10 @@ from langchain_core.tools.base import ToolExceptionHandlerOutput
 from langgraph.prebuilt import ToolRuntime
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_qwen_imagesearch.langchain.engine import ImageSearchEngine
-from langchain_qwen_imagesearch.langchain.messages import state_messages
-from langchain_qwen_imagesearch.langchain.tool import TOOL_NAME, QwenImageSearchTool, hit_lines
-from langchain_qwen_imagesearch.results import ImageSearchResult
+from langchain_qwen_imagesearch.client import ImageSearchResult
+from langchain_qwen_imagesearch.langchain._messages import state_messages
+from langchain_qwen_imagesearch.langchain._settings import ImageSearchSettings
+from langchain_qwen_imagesearch.langchain._tool import TOOL_NAME, QwenImageSearchTool, hit_lines
 
 RESULTS_TOOL_NAME = "qwen_image_search_results"
 
@@ -95,7 +95,7 @@ class QwenImageSearchResultsTool(BaseTool):
         )
 
 
-class QwenImageSearchToolkit(ImageSearchEngine, BaseToolkit):
+class QwenImageSearchToolkit(ImageSearchSettings, BaseToolkit):
     """The image search tool and the free results tool, sharing these settings and cache."""
 
     max_hits_in_content: int = Field(default=10, ge=1)
@@ -104,7 +104,7 @@ class QwenImageSearchToolkit(ImageSearchEngine, BaseToolkit):
 
     def get_tools(self) -> list[BaseTool]:
         search = QwenImageSearchTool(
-            **self.engine_settings(),
+            **self.shared_settings(),
             max_hits_in_content=self.max_hits_in_content,
             messages_key=self.messages_key,
             allow_local_files=self.allow_local_files,

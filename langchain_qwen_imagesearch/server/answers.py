@@ -15,7 +15,7 @@ from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMess
 from PIL import Image
 
 from langchain_qwen_imagesearch.protocol import SearchHitWire
-from langchain_qwen_imagesearch.server.catalog import Match
+from langchain_qwen_imagesearch.server.engine.hit_rule import Match
 
 THEME_STOPWORDS = frozenset(
     {"with", "from", "that", "this", "into", "over", "under", "onto", "their", "there"}

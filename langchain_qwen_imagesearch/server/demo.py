@@ -1,15 +1,34 @@
-"""The demo's query image: an edited copy of a bundled catalog photo."""
+"""The bundled demo catalog, and the demo's query image: an edited copy of one of its photos."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance
 
-from langchain_qwen_imagesearch.server.catalog import demo_catalog_dir
+from langchain_qwen_imagesearch.server.engine.catalog import Catalog
+from langchain_qwen_imagesearch.server.indexer import build_catalog
 
 DEMO_PHOTO_PREFERENCE = ("chelsea", "coffee", "astronaut")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def demo_catalog_dir() -> Path:
+    """The bundled demo photos (a source folder for ``build_catalog``)."""
+    return Path(__file__).resolve().parent / "demo_catalog"
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "langchain-qwen-imagesearch"
+
+
+def open_demo_catalog(cache_dir: Path | None = None) -> Catalog:
+    """The bundled demo photos, indexed once into the cache (later runs reuse the index)."""
+    directory = (cache_dir or default_cache_dir()) / "demo-catalog"
+    build_catalog(demo_catalog_dir(), directory)
+    return Catalog.open(directory)
 
 
 def demo_photo() -> Path:

@@ -1,11 +1,11 @@
-"""Turn a request's ``input_image`` URLs into decoded images, enforcing the upstream limits."""
+"""Turn a request's ``input_image`` URLs into decoded images, enforcing the upstream limits
+(docs/protocol.md#image-limits)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import io
-from dataclasses import dataclass
 
 import anyio.to_thread
 import httpx
@@ -16,20 +16,12 @@ from langchain_qwen_imagesearch.protocol import (
     MAX_IMAGE_BYTES,
     MIN_IMAGE_SIDE,
 )
-from langchain_qwen_imagesearch.server.upstream_errors import invalid_parameter
+from langchain_qwen_imagesearch.server.error_answers import invalid_parameter
 
 URL_FETCH_TIMEOUT_SECONDS = 15.0
-# The upstream's own wording for these failures (reference, "Image limits" / "Errors").
+# The upstream's own wording for these failures (docs/protocol.md#image-limits).
 DATA_URI_TOO_LARGE = f"Exceeded limit on max bytes per data-uri item : {MAX_IMAGE_BYTES}"
 URL_NOT_VALID = "The provided URL does not appear to be valid. Ensure it is correctly formatted."
-
-
-@dataclass(frozen=True)
-class InputPicture:
-    """One decoded input image and the bytes it came from."""
-
-    image: Image.Image
-    encoded_bytes: int
 
 
 def decode_data_url(url: str) -> bytes:
@@ -88,7 +80,7 @@ def open_within_limits(data: bytes) -> Image.Image:
     return image
 
 
-async def load_input_image(url: str, http: httpx.AsyncClient) -> InputPicture:
+async def load_input_image(url: str, http: httpx.AsyncClient) -> Image.Image:
     """Resolve one ``image_url`` (data URL or http(s) URL) into a checked image."""
     if url.startswith("data:"):
         if len(url) > MAX_IMAGE_BYTES:
@@ -99,5 +91,4 @@ async def load_input_image(url: str, http: httpx.AsyncClient) -> InputPicture:
     else:
         raise invalid_parameter(URL_NOT_VALID)
     # Decoding is CPU work: keep it off the event loop so concurrent requests overlap.
-    image = await anyio.to_thread.run_sync(open_within_limits, data)
-    return InputPicture(image=image, encoded_bytes=len(data))
+    return await anyio.to_thread.run_sync(open_within_limits, data)

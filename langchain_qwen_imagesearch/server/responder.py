@@ -1,12 +1,13 @@
-"""One request's life as upstream events: search each input image, then write the answer.
+"""The responder: one request's life, validate -> load inputs -> search -> answer, as events.
 
-Streaming and non-streaming share this path: a non-streamed request is answered with the
-response carried by the last event, so both always agree.
+The HTTP layer hands it a parsed request once. A streamed request gets every outcome as
+upstream events, failures included (a ``response.failed`` event after the opening ones); a
+non-streamed one gets the finished response, or an ``ErrorAnswer`` raised before any work,
+as the upstream answers it with an HTTP error. Both share one path, so they always agree.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import anyio.to_thread
+import httpx
 from PIL import Image
 
 from langchain_qwen_imagesearch.protocol import (
@@ -30,12 +32,20 @@ from langchain_qwen_imagesearch.protocol import (
     StreamEvent,
     is_documented_model,
 )
-from langchain_qwen_imagesearch.server.answer import AnswerWriter, SearchOutcome
-from langchain_qwen_imagesearch.server.catalog import Catalog, CatalogEntry
-from langchain_qwen_imagesearch.server.upstream_errors import UpstreamError, invalid_parameter
-from langchain_qwen_imagesearch.server.usage import estimate_usage
+from langchain_qwen_imagesearch.server.answers import AnswerWriter, SearchOutcome
+from langchain_qwen_imagesearch.server.engine.catalog import Catalog
+from langchain_qwen_imagesearch.server.engine.hit_rule import Match
+from langchain_qwen_imagesearch.server.error_answers import (
+    ErrorAnswer,
+    invalid_parameter,
+    model_not_found,
+)
+from langchain_qwen_imagesearch.server.input_images import load_input_image
+from langchain_qwen_imagesearch.server.store.catalog_files import CatalogEntry
+from langchain_qwen_imagesearch.server.usage_estimate import estimate_usage
 
 HitUrl = Callable[[CatalogEntry], str]
+"""The URL a hit links to, for the request being answered (it knows the server's address)."""
 
 NO_IMAGE_ANSWER = (
     "No image was given, so no search by image was run. Add an input_image part "
@@ -47,61 +57,102 @@ TOOL_NOT_ENABLED_ANSWER = (
 )
 
 
+class Responder:
+    """Answers Responses-API requests by searching a catalog and writing the inference."""
+
+    def __init__(self, catalog: Catalog, writer: AnswerWriter, http: httpx.AsyncClient) -> None:
+        self._catalog = catalog
+        self._writer = writer
+        self._http = http
+
+    async def stream(
+        self, request: ResponsesRequest, hit_url: HitUrl
+    ) -> AsyncIterator[StreamEvent]:
+        """Every outcome as events; failures arrive the way the upstream streams them."""
+        run = _Run(request, hit_url)
+        try:
+            images = await self._inputs(request)
+        except ErrorAnswer as error:
+            for event in run.opening():
+                yield event
+            yield run.failed(error.code, error.message)
+            return
+        async for event in self._run(run, images):
+            yield event
+
+    async def respond(self, request: ResponsesRequest, hit_url: HitUrl) -> ResponseObject:
+        """The finished response; raises ``ErrorAnswer`` for a request the upstream refuses."""
+        run = _Run(request, hit_url)
+        images = await self._inputs(request)
+        async for _ in self._run(run, images):
+            pass
+        return run.response
+
+    async def _inputs(self, request: ResponsesRequest) -> list[Image.Image]:
+        """Reject what the upstream rejects before any work, then load the input images."""
+        if not is_documented_model(request.model):
+            raise model_not_found(request.model)
+        unsupported = sorted({tool.type for tool in request.tools} - {IMAGE_SEARCH_TOOL})
+        if unsupported:
+            raise invalid_parameter(
+                f"Tool type(s) {', '.join(unsupported)} are not supported by this server; "
+                f"it implements only {IMAGE_SEARCH_TOOL}."
+            )
+        return [
+            await load_input_image(image.image_url, self._http) for image in request.input_images()
+        ]
+
+    async def _run(self, run: _Run, images: Sequence[Image.Image]) -> AsyncIterator[StreamEvent]:
+        """Search each image (one ``image_search_call`` per image), then stream the answer."""
+        for event in run.opening():
+            yield event
+        run.response.status = "in_progress"
+        searching = bool(images) and run.request.has_tool(IMAGE_SEARCH_TOOL)
+        outcomes: list[SearchOutcome] = []
+        if searching:
+            for img_idx, image in enumerate(images):
+                added, item, output_index = run.search_started(img_idx)
+                yield added
+                matches = await anyio.to_thread.run_sync(
+                    self._catalog.search, image, MAX_HITS_PER_SEARCH
+                )
+                outcome, done = run.search_finished(img_idx, item, output_index, matches)
+                outcomes.append(outcome)
+                yield done
+        deltas = self._answer_deltas(run, images, outcomes, searching)
+        async for event in run.answer(deltas, images, outcomes):
+            yield event
+
+    def _answer_deltas(
+        self,
+        run: _Run,
+        images: Sequence[Image.Image],
+        outcomes: list[SearchOutcome],
+        searched: bool,
+    ) -> AsyncIterator[str]:
+        if not images:
+            return _single(NO_IMAGE_ANSWER)
+        if not searched:
+            return _single(TOOL_NOT_ENABLED_ANSWER)
+        return self._writer.write(query=run.request.user_text(), images=images, outcomes=outcomes)
+
+
+async def _single(text: str) -> AsyncIterator[str]:
+    yield text
+
+
 def new_item_id() -> str:
     return f"msg_{uuid.uuid4().hex}"
 
 
-def validate_request(request: ResponsesRequest) -> None:
-    """Reject what the upstream rejects before any work: unknown models and tools."""
-    if not is_documented_model(request.model):
-        raise UpstreamError(
-            404,
-            "ModelNotFound",
-            f"The model `{request.model}` does not exist or does not support the "
-            f"{IMAGE_SEARCH_TOOL} tool.",
-            error_type="invalid_request_error",
-        )
-    unsupported = sorted({tool.type for tool in request.tools} - {IMAGE_SEARCH_TOOL})
-    if unsupported:
-        raise invalid_parameter(
-            f"Tool type(s) {', '.join(unsupported)} are not supported by this server; "
-            f"it implements only {IMAGE_SEARCH_TOOL}."
-        )
+class _Run:
+    """The response being built for one request, and its events numbered in order
+    (``sequence_number``, and the SSE ``id:``)."""
 
-
-class EventSequence:
-    """Numbers events in order, as ``sequence_number`` (and the SSE ``id:``)."""
-
-    def __init__(self) -> None:
-        self._next = 0
-
-    def event(self, event_type: str, **fields: Any) -> StreamEvent:
-        event = StreamEvent(type=event_type, sequence_number=self._next, **fields)
-        self._next += 1
-        return event
-
-
-class ResponseRun:
-    """Produces the events of one response, from ``response.created`` to its terminal event."""
-
-    def __init__(
-        self,
-        request: ResponsesRequest,
-        catalog: Catalog,
-        writer: AnswerWriter,
-        *,
-        hit_url: HitUrl,
-        search_delay: float = 0.0,
-    ):
-        self._request = request
-        self._catalog = catalog
-        self._writer = writer
+    def __init__(self, request: ResponsesRequest, hit_url: HitUrl) -> None:
+        self.request = request
         self._hit_url = hit_url
-        self._search_delay = search_delay
-        # Held searches count from the request's arrival (image decoding included), so that a
-        # held server answers in exactly the held time, like a slow upstream.
-        self._search_clock = time.perf_counter()
-        self._events = EventSequence()
+        self._next_sequence_number = 0
         self.response = ResponseObject(
             id=f"resp_{uuid.uuid4().hex}",
             created_at=time.time(),
@@ -110,49 +161,26 @@ class ResponseRun:
             output=[],
         )
 
+    def _event(self, event_type: str, **fields: Any) -> StreamEvent:
+        event = StreamEvent(type=event_type, sequence_number=self._next_sequence_number, **fields)
+        self._next_sequence_number += 1
+        return event
+
     def _snapshot(self, **changes: Any) -> ResponseObject:
         return self.response.model_copy(update=changes, deep=True)
 
     def opening(self) -> list[StreamEvent]:
         return [
-            self._events.event("response.created", response=self._snapshot()),
-            self._events.event(
-                "response.in_progress", response=self._snapshot(status="in_progress")
-            ),
+            self._event("response.created", response=self._snapshot()),
+            self._event("response.in_progress", response=self._snapshot(status="in_progress")),
         ]
 
     def failed(self, code: str, message: str) -> StreamEvent:
         self.response.status = "failed"
         self.response.error = ErrorObject(code=code, message=message)
-        return self._events.event("response.failed", response=self._snapshot())
+        return self._event("response.failed", response=self._snapshot())
 
-    def error_event(self, code: str, message: str) -> StreamEvent:
-        return self._events.event("error", code=code, message=message)
-
-    def incomplete(self) -> StreamEvent:
-        self.response.status = "incomplete"
-        extra = {"incomplete_details": {"reason": "max_output_tokens"}}
-        return self._events.event(
-            "response.incomplete", response=self._snapshot().model_copy(update=extra)
-        )
-
-    async def run(self, images: Sequence[Image.Image]) -> AsyncIterator[StreamEvent]:
-        """Search each image (one ``image_search_call`` per image), then stream the answer."""
-        for event in self.opening():
-            yield event
-        self.response.status = "in_progress"
-        searching = bool(images) and self._request.has_tool(IMAGE_SEARCH_TOOL)
-        outcomes: list[SearchOutcome] = []
-        if searching:
-            for img_idx, image in enumerate(images):
-                async for event in self._search_one(img_idx, image, outcomes):
-                    yield event
-        async for event in self._answer(images, outcomes, searching):
-            yield event
-
-    async def _search_one(
-        self, img_idx: int, image: Image.Image, outcomes: list[SearchOutcome]
-    ) -> AsyncIterator[StreamEvent]:
+    def search_started(self, img_idx: int) -> tuple[StreamEvent, ImageSearchCallItem, int]:
         item = ImageSearchCallItem(
             id=new_item_id(),
             status="in_progress",
@@ -161,71 +189,66 @@ class ResponseRun:
         )
         output_index = len(self.response.output)
         self.response.output.append(item)
-        yield self._events.event(
+        added = self._event(
             "response.output_item.added", output_index=output_index, item=item.model_copy()
         )
-        matches = await anyio.to_thread.run_sync(self._catalog.search, image, MAX_HITS_PER_SEARCH)
-        remaining = self._search_delay - (time.perf_counter() - self._search_clock)
-        if remaining > 0:
-            await asyncio.sleep(remaining)
-        self._search_clock = time.perf_counter()
+        return added, item, output_index
+
+    def search_finished(
+        self,
+        img_idx: int,
+        item: ImageSearchCallItem,
+        output_index: int,
+        matches: Sequence[Match],
+    ) -> tuple[SearchOutcome, StreamEvent]:
         hits = [
-            SearchHitWire(title=m.entry.title, url=self._hit_url(m.entry), index=rank)
-            for rank, m in enumerate(matches, start=1)
+            SearchHitWire(title=match.entry.title, url=self._hit_url(match.entry), index=rank)
+            for rank, match in enumerate(matches, start=1)
         ]
-        outcomes.append(SearchOutcome(img_idx=img_idx, matches=matches, hits=hits))
         item.status = "completed"
         item.output = json.dumps(
             [hit.model_dump(include={"title", "url", "index"}) for hit in hits],
             ensure_ascii=False,
         )
-        yield self._events.event(
+        done = self._event(
             "response.output_item.done", output_index=output_index, item=item.model_copy()
         )
+        return SearchOutcome(img_idx=img_idx, matches=matches, hits=hits), done
 
-    async def _answer(
-        self, images: Sequence[Image.Image], outcomes: list[SearchOutcome], searched: bool
+    async def answer(
+        self,
+        deltas: AsyncIterator[str],
+        images: Sequence[Image.Image],
+        outcomes: Sequence[SearchOutcome],
     ) -> AsyncIterator[StreamEvent]:
+        """The message item streamed from ``deltas``, then ``response.completed``."""
         message = MessageItem(id=new_item_id(), status="in_progress", content=[])
         output_index = len(self.response.output)
         self.response.output.append(message)
-        events = self._events
-        yield events.event(
+        yield self._event(
             "response.output_item.added", output_index=output_index, item=message.model_copy()
         )
         where = {"item_id": message.id, "output_index": output_index, "content_index": 0}
-        yield events.event("response.content_part.added", part=OutputTextPart(), **where)
+        yield self._event("response.content_part.added", part=OutputTextPart(), **where)
         pieces: list[str] = []
-        async for delta in self._answer_deltas(images, outcomes, searched):
+        async for delta in deltas:
             pieces.append(delta)
-            yield events.event("response.output_text.delta", delta=delta, **where)
+            yield self._event("response.output_text.delta", delta=delta, **where)
         text = "".join(pieces)
         part = OutputTextPart(text=text)
-        yield events.event("response.output_text.done", text=text, **where)
-        yield events.event("response.content_part.done", part=part, **where)
+        yield self._event("response.output_text.done", text=text, **where)
+        yield self._event("response.content_part.done", part=part, **where)
         message.status = "completed"
         message.content = [part]
-        yield events.event(
+        yield self._event(
             "response.output_item.done", output_index=output_index, item=message.model_copy()
         )
         self.response.usage = estimate_usage(
-            prompt=self._request.user_text(),
+            prompt=self.request.user_text(),
             images=images,
             hits=[hit for outcome in outcomes for hit in outcome.hits],
             answer=text,
             searches=len(outcomes),
         )
         self.response.status = "completed"
-        yield events.event("response.completed", response=self._snapshot())
-
-    async def _answer_deltas(
-        self, images: Sequence[Image.Image], outcomes: list[SearchOutcome], searched: bool
-    ) -> AsyncIterator[str]:
-        if not images:
-            yield NO_IMAGE_ANSWER
-        elif not searched:
-            yield TOOL_NOT_ENABLED_ANSWER
-        else:
-            query = self._request.user_text()
-            async for delta in self._writer.write(query=query, images=images, outcomes=outcomes):
-                yield delta
+        yield self._event("response.completed", response=self._snapshot())

@@ -3,42 +3,33 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 from typing_extensions import Self
 
-from langchain_qwen_imagesearch.server.answer import AnswerWriter
-from langchain_qwen_imagesearch.server.app import API_PREFIXES, ImageSearchApp, create_app
-from langchain_qwen_imagesearch.server.catalog import Catalog, build_catalog, demo_catalog_dir
-from langchain_qwen_imagesearch.server.failures import Failure
+from langchain_qwen_imagesearch.server.answers import AnswerWriter
+from langchain_qwen_imagesearch.server.demo import open_demo_catalog
+from langchain_qwen_imagesearch.server.engine.catalog import Catalog
+from langchain_qwen_imagesearch.server.http.app import API_PREFIXES, create_app
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
 STARTUP_TIMEOUT_SECONDS = 15.0
 
+Middleware = Callable[["ASGIApp"], "ASGIApp"]
+"""Wraps the app, e.g. a test double (``langchain_qwen_imagesearch.server.testing``)."""
+
 
 class ServerConfigError(ValueError):
     """The server was asked to run in a way that is unsafe or impossible."""
-
-
-def default_cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "langchain-qwen-imagesearch"
-
-
-def open_demo_catalog(cache_dir: Path | None = None) -> Catalog:
-    """The bundled demo photos, indexed once into the cache (later runs reuse the index)."""
-    directory = (cache_dir or default_cache_dir()) / "demo-catalog"
-    build_catalog(demo_catalog_dir(), directory)
-    return Catalog.open(directory)
 
 
 def check_bind_address(host: str, api_key: str | None) -> None:
@@ -127,9 +118,8 @@ class EmbeddedServer(BackgroundServer):
         api_key: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        search_delay: float = 0.0,
-        sloppy_stream: bool = False,
         writer: AnswerWriter | None = None,
+        middleware: Sequence[Middleware] = (),
     ):
         check_bind_address(host, api_key)
         if catalog is None:
@@ -138,35 +128,16 @@ class EmbeddedServer(BackgroundServer):
             catalog = Catalog.open(catalog)
         self.catalog = catalog
         self.api_key = api_key
-        self._handlers = ImageSearchApp(
-            catalog, api_key=api_key, writer=writer, search_delay=search_delay, sloppy=sloppy_stream
+        super().__init__(
+            _wrapped(create_app(catalog, api_key=api_key, writer=writer), middleware),
+            host=host,
+            port=port,
         )
-        super().__init__(self._handlers.starlette(), host=host, port=port)
 
     @property
     def base_url(self) -> str:
         """The OpenAI SDK ``base_url`` (``.../compatible-mode/v1``), as on DashScope."""
         return self.root_url + API_PREFIXES[0]
-
-    @property
-    def requests(self) -> list[dict[str, Any]]:
-        """JSON bodies received, oldest first (for tests that check what a client sent)."""
-        return self._handlers.requests
-
-    def inject(self, failure: Failure) -> None:
-        """Make a coming request fail as ``failure`` describes (first in, first out)."""
-        self._handlers.failures.push(failure)
-
-    def catalog_photo(self, name: str | None = None) -> Path:
-        """A catalog photo on disk (the first whose file name contains ``name``)."""
-        paths = sorted(
-            entry.path
-            for entry in self.catalog.entries()
-            if entry.path is not None and (name is None or name in entry.path.name)
-        )
-        if not paths:
-            raise LookupError(f"no catalog photo matches {name!r}")
-        return paths[0]
 
 
 def serve(
@@ -176,9 +147,16 @@ def serve(
     port: int = 8000,
     api_key: str | None = None,
     writer: AnswerWriter | None = None,
-    search_delay: float = 0.0,
+    middleware: Sequence[Middleware] = (),
 ) -> None:
     """Serve in the foreground until interrupted (the ``serve`` command)."""
     check_bind_address(host, api_key)
-    app = create_app(catalog, api_key=api_key, writer=writer, search_delay=search_delay)
+    app = _wrapped(create_app(catalog, api_key=api_key, writer=writer), middleware)
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _wrapped(app: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
+    """``app`` inside each of ``middleware``, the first outermost."""
+    for wrap in reversed(middleware):
+        app = wrap(app)
+    return app

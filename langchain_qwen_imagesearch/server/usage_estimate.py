@@ -1,4 +1,4 @@
-"""Token usage estimated the way the upstream bills it (reference, "Image limits" and "Cost")."""
+"""Token usage estimated the way the upstream bills it (docs/protocol.md#cost-and-latency)."""
 
 from __future__ import annotations
 

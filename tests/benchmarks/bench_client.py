@@ -34,10 +34,7 @@ import openai
 from PIL import Image
 
 from langchain_qwen_imagesearch import ImageSearchClient, SearchCompleted
-from langchain_qwen_imagesearch.images import prepare_images
-from langchain_qwen_imagesearch.server.app import API_PREFIXES
-from langchain_qwen_imagesearch.server.catalog import demo_catalog_dir
-from langchain_qwen_imagesearch.server.runner import open_demo_catalog
+from langchain_qwen_imagesearch.server import API_PREFIXES, demo_catalog_dir, open_demo_catalog
 
 KEY = "bench-key"
 QUERY = "Find images like this one"
@@ -46,6 +43,8 @@ WARMUP_ROUNDS = 5
 PREPARE_ROUNDS = 7
 PHOTO_MEGAPIXELS = (1, 12, 48)
 CONCURRENT_SEARCHES = 64
+# Preparing images sends nothing: any base URL will do.
+OFFLINE_CLIENT = ImageSearchClient(base_url="http://127.0.0.1:9/compatible-mode/v1", api_key="x")
 CONCURRENCY = 16
 SEARCH_DELAY_SECONDS = 0.2
 SOLO_ROUNDS = 5
@@ -134,9 +133,10 @@ def bench_prepare(source: Path, directory: Path) -> None:
     print(f"2. Preparing local JPEG files (median of {PREPARE_ROUNDS})")
     for megapixels in PHOTO_MEGAPIXELS:
         path = synthetic_photo(megapixels, source, directory)
-        prepared = prepare_images(path)[0]
-        seconds = [timed(functools.partial(prepare_images, path)) for _ in range(PREPARE_ROUNDS)]
-        info = prepared.info
+        info = OFFLINE_CLIENT.prepare(path).inputs[0]
+        seconds = [
+            timed(functools.partial(OFFLINE_CLIENT.prepare, path)) for _ in range(PREPARE_ROUNDS)
+        ]
         what = f"converted to {info.width}x{info.height}" if info.converted else "sent as is"
         print(
             f"   {megapixels:>2} MP, {path.stat().st_size / 1e6:.1f} MB file: "

@@ -28,20 +28,20 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
-from langchain_qwen_imagesearch.server.catalog import (
-    DEFAULT_HIT_RULE,
-    MAX_HITS,
+from langchain_qwen_imagesearch.protocol import MAX_HITS_PER_SEARCH
+from langchain_qwen_imagesearch.server import (
     Catalog,
     CatalogEntry,
     HitRule,
     build_catalog,
     demo_catalog_dir,
 )
-from langchain_qwen_imagesearch.server.features import (
-    FEATURE_DIM,
-    image_and_mirror_features,
-    image_features,
+from langchain_qwen_imagesearch.server.engine.descriptors import (
+    DESCRIPTOR_DIM,
+    image_and_mirror_descriptors,
+    image_descriptor,
 )
+from langchain_qwen_imagesearch.server.engine.hit_rule import DEFAULT_HIT_RULE
 
 Edit = Callable[[Image.Image], list[Image.Image]]
 _Query = TypeVar("_Query")
@@ -230,7 +230,7 @@ def edited_queries(photos: list[tuple[str, Image.Image]]) -> list[Query]:
         for name, edit in edits.items():
             for position, (_, photo) in enumerate(photos):
                 queries.extend(
-                    Query(position, name, required, image_and_mirror_features(edited))
+                    Query(position, name, required, image_and_mirror_descriptors(edited))
                     for edited in edit(photo)
                 )
     return queries
@@ -238,10 +238,10 @@ def edited_queries(photos: list[tuple[str, Image.Image]]) -> list[Query]:
 
 def report_quality(photos: list[tuple[str, Image.Image]], distractors: list[Image.Image]) -> None:
     vectors = np.stack(
-        [image_features(picture) for picture in [p for _, p in photos] + distractors]
+        [image_descriptor(picture) for picture in [p for _, p in photos] + distractors]
     )
     entries = photo_entries(photos) + synthetic_entries(len(distractors), "distractor")
-    catalog = Catalog(entries, vectors, "(in memory)")
+    catalog = Catalog(entries, vectors)
     queries = edited_queries(photos)
     print(f"Catalog: {len(photos)} demo photos + {len(distractors)} distractors")
     print(f"{'edit':44} {'queries':>7} {'top-1':>7} {'kept':>7} {'near-dup':>8} {'min score':>9}")
@@ -280,7 +280,7 @@ def report_calibration(
     originals = [float(np.max(q.vectors @ vectors[q.photo])) for q in required]
     # Searched where the original is absent: among the distractors only.
     absent = [np.sort((q.vectors @ vectors[len(photos) :].T).max(axis=0))[::-1] for q in required]
-    unrelated_queries = [image_and_mirror_features(picture) for picture in distractors]
+    unrelated_queries = [image_and_mirror_descriptors(picture) for picture in distractors]
     photo_vectors = vectors[: len(photos)]
     among_photos = [np.sort((q @ photo_vectors.T).max(axis=0))[::-1] for q in unrelated_queries]
     pairs = photo_vectors @ photo_vectors.T
@@ -316,7 +316,6 @@ def report_calibration(
     catalog = Catalog(
         photo_entries(photos) + synthetic_entries(len(distractors), "distractor"),
         vectors,
-        "(in memory)",
     )
     for name, picture in noise_and_flat_pictures().items():
         matches = catalog.search(picture)
@@ -325,7 +324,7 @@ def report_calibration(
 
 
 def hit_summary(rule: HitRule, ranked_scores: list[NDArray[np.float32]]) -> str:
-    counts = [min(MAX_HITS, rule.select(scores)) for scores in ranked_scores]
+    counts = [min(MAX_HITS_PER_SEARCH, rule.select(scores)) for scores in ranked_scores]
     return f"{counts.count(0) / len(counts):.0%}, {statistics.mean(counts):.2f}"
 
 
@@ -358,24 +357,28 @@ def report_throughput() -> None:
 def report_latency(photos: list[tuple[str, Image.Image]], distractors: list[Image.Image]) -> None:
     """Latency of Catalog.search on catalogs grown with perturbed copies of real descriptors."""
     rng = np.random.default_rng(0)
-    seeds = np.stack([image_features(picture) for picture in [p for _, p in photos] + distractors])
+    seeds = np.stack(
+        [image_descriptor(picture) for picture in [p for _, p in photos] + distractors]
+    )
     queries = [photo for _, photo in photos]
-    query_vectors = [image_and_mirror_features(photo) for photo in queries]
+    query_vectors = [image_and_mirror_descriptors(photo) for photo in queries]
     by_vectors, by_image = "search_vectors p50 / p95 / p99", "search(image) p50 / p95 / p99"
     print(f"{'entries':>8}  {by_vectors:>30}  {by_image:>30}")
     for size in LATENCY_SIZES:
-        noise = rng.normal(size=(size, FEATURE_DIM)).astype(np.float32) / math.sqrt(FEATURE_DIM)
+        noise = rng.normal(size=(size, DESCRIPTOR_DIM)).astype(np.float32) / math.sqrt(
+            DESCRIPTOR_DIM
+        )
         mixes = seeds[rng.integers(0, len(seeds), size)] + 0.6 * noise
         vectors = mixes / np.linalg.norm(mixes, axis=1, keepdims=True)
-        catalog = Catalog(synthetic_entries(size, "x"), vectors, "(in memory)")
+        catalog = Catalog(synthetic_entries(size, "x"), vectors)
         by_vectors = timed(catalog.search_vectors, query_vectors)
         by_image = timed(catalog.search, queries)
         print(f"{size:8d}  {by_vectors:>30}  {by_image:>30}")
     print("search_vectors: scan + hit rule; search(image): plus the query's descriptors")
     largest = LATENCY_SIZES[-1]
     print(
-        f"memory at {largest} entries: {largest * FEATURE_DIM * 4 / 1e6:.0f} MB of float32 "
-        f"vectors ({largest * FEATURE_DIM * 2 / 1e6:.0f} MB on disk as float16)"
+        f"memory at {largest} entries: {largest * DESCRIPTOR_DIM * 4 / 1e6:.0f} MB of float32 "
+        f"vectors ({largest * DESCRIPTOR_DIM * 2 / 1e6:.0f} MB on disk as float16)"
     )
 
 
@@ -394,7 +397,7 @@ def timed(search: Callable[[_Query], object], queries: Sequence[_Query]) -> str:
 
 def main() -> None:
     started = time.perf_counter()
-    print(f"Hit rule: {DEFAULT_HIT_RULE}; descriptor: {FEATURE_DIM} values")
+    print(f"Hit rule: {DEFAULT_HIT_RULE}; descriptor: {DESCRIPTOR_DIM} values")
     photos = demo_photos()
     distractors = scikit_image_distractors()
     distractors += [synthetic_picture(seed) for seed in range(SYNTHETIC_DISTRACTORS)]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from langchain_qwen_imagesearch.server.catalog import Catalog
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer, open_demo_catalog
+from langchain_qwen_imagesearch.server import Catalog, open_demo_catalog
+from langchain_qwen_imagesearch.server.testing import TestingServer
 
 TEST_API_KEY = "test-key"
 
@@ -20,22 +20,20 @@ def demo_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 
 @pytest.fixture(scope="session")
-def embedded_server(demo_catalog: Catalog) -> Iterator[EmbeddedServer]:
+def embedded_server(demo_catalog: Catalog) -> Iterator[TestingServer]:
     """The real server over real HTTP, with a key, as DashScope would be."""
-    with EmbeddedServer(demo_catalog, api_key=TEST_API_KEY) as server:
+    with TestingServer(demo_catalog, api_key=TEST_API_KEY) as server:
         yield server
 
 
 @pytest.fixture
-def catalog_photo(embedded_server: EmbeddedServer) -> Path:
+def catalog_photo(embedded_server: TestingServer) -> Path:
     """A real photo from the demo catalog (searching it finds itself first)."""
     return embedded_server.catalog_photo()
 
 
 @pytest.fixture
-def dashscope_env(
-    embedded_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
-) -> EmbeddedServer:
+def dashscope_env(embedded_server: TestingServer, monkeypatch: pytest.MonkeyPatch) -> TestingServer:
     """Point zero-argument construction (DASHSCOPE_API_KEY / DASHSCOPE_BASE_URL) at the server."""
     monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_API_KEY)
     monkeypatch.setenv("DASHSCOPE_BASE_URL", embedded_server.base_url)

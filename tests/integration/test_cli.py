@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_qwen_imagesearch.server.catalog import demo_catalog_dir
+from langchain_qwen_imagesearch.server import demo_catalog_dir
 
 
 def cli(

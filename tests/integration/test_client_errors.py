@@ -12,40 +12,37 @@ import pytest
 
 from langchain_qwen_imagesearch import (
     APIConnectionError,
+    APIError,
     APITimeoutError,
     AuthenticationError,
-    ImageSearchClient,
-    RateLimitError,
-    ResponseFailedError,
-    SearchCompleted,
-    SearchStarted,
-)
-from langchain_qwen_imagesearch.errors import (
-    APIError,
     BillingError,
     ContentModerationError,
+    ImageSearchClient,
     IncompleteResponseError,
     InvalidRequestError,
     ModelNotFoundError,
     PermissionDeniedError,
+    RateLimitError,
+    ResponseFailedError,
+    SearchCompleted,
+    SearchStarted,
     ServerError,
     ServiceUnavailableError,
 )
-from langchain_qwen_imagesearch.server.catalog import Catalog
-from langchain_qwen_imagesearch.server.failures import Failure
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server import Catalog
+from langchain_qwen_imagesearch.server.testing import Fault, TestingServer
 
 KEY = "test-key"
 FAST_BACKOFF = 0.01
 
 
 @pytest.fixture(scope="module")
-def server(demo_catalog: Catalog) -> Iterator[EmbeddedServer]:
-    with EmbeddedServer(demo_catalog, api_key=KEY) as running:
+def server(demo_catalog: Catalog) -> Iterator[TestingServer]:
+    with TestingServer(demo_catalog, api_key=KEY) as running:
         yield running
 
 
-def make_client(server: EmbeddedServer, **options: Any) -> ImageSearchClient:
+def make_client(server: TestingServer, **options: Any) -> ImageSearchClient:
     return ImageSearchClient(
         base_url=server.base_url, api_key=KEY, retry_backoff=FAST_BACKOFF, **options
     )
@@ -83,10 +80,10 @@ def test_input_errors_are_typed_and_never_retried(
     code: str,
     error_type: type[APIError],
     envelope: Any,
-    server: EmbeddedServer,
+    server: TestingServer,
     catalog_photo: Path,
 ) -> None:
-    server.inject(Failure.http(status, code=code, message=f"{code} happened", envelope=envelope))
+    server.inject(Fault.http(status, code=code, message=f"{code} happened", envelope=envelope))
 
     # Had the client retried, the second attempt would have succeeded.
     with pytest.raises(error_type) as raised:
@@ -99,11 +96,9 @@ def test_input_errors_are_typed_and_never_retried(
 
 @pytest.mark.parametrize("envelope", ["flat", "openai"])
 def test_a_stream_maps_http_errors_alike(
-    envelope: Any, server: EmbeddedServer, catalog_photo: Path
+    envelope: Any, server: TestingServer, catalog_photo: Path
 ) -> None:
-    server.inject(
-        Failure.http(400, code="InvalidParameter", message="bad image", envelope=envelope)
-    )
+    server.inject(Fault.http(400, code="InvalidParameter", message="bad image", envelope=envelope))
 
     with pytest.raises(InvalidRequestError, match="bad image") as raised:
         list(make_client(server).stream(catalog_photo))
@@ -112,7 +107,7 @@ def test_a_stream_maps_http_errors_alike(
 
 @BOTH
 def test_a_wrong_key_says_keys_belong_to_a_region(
-    how: str, server: EmbeddedServer, catalog_photo: Path
+    how: str, server: TestingServer, catalog_photo: Path
 ) -> None:
     client = ImageSearchClient(
         base_url=server.base_url, api_key="sk-other-region", retry_backoff=FAST_BACKOFF
@@ -129,10 +124,10 @@ def test_a_wrong_key_says_keys_belong_to_a_region(
     [(429, "Throttling.RateQuota"), (500, "InternalError.Algo"), (503, "ModelUnavailable")],
 )
 def test_transient_http_errors_are_retried(
-    status: int, code: str, how: str, server: EmbeddedServer, catalog_photo: Path
+    status: int, code: str, how: str, server: TestingServer, catalog_photo: Path
 ) -> None:
-    server.inject(Failure.http(status, code=code))
-    server.inject(Failure.http(status, code=code, envelope="openai"))
+    server.inject(Fault.http(status, code=code))
+    server.inject(Fault.http(status, code=code, envelope="openai"))
 
     result = search(make_client(server), catalog_photo, how)
 
@@ -148,10 +143,10 @@ def test_transient_http_errors_are_retried(
     ],
 )
 def test_transient_errors_surface_once_retries_run_out(
-    status: int, code: str, error_type: type[APIError], server: EmbeddedServer, catalog_photo: Path
+    status: int, code: str, error_type: type[APIError], server: TestingServer, catalog_photo: Path
 ) -> None:
     for _ in range(3):
-        server.inject(Failure.http(status, code=code))
+        server.inject(Fault.http(status, code=code))
 
     with pytest.raises(error_type) as raised:
         make_client(server, max_retries=2).search(catalog_photo)
@@ -159,15 +154,15 @@ def test_transient_errors_surface_once_retries_run_out(
     assert make_client(server).search(catalog_photo).hits  # all three were used up
 
 
-def test_retry_after_is_honoured_and_reported(server: EmbeddedServer, catalog_photo: Path) -> None:
-    server.inject(Failure.http(429, code="Throttling.RateQuota", retry_after=0.3))
-    server.inject(Failure.http(429, code="Throttling.RateQuota", retry_after=0.25))
+def test_retry_after_is_honoured_and_reported(server: TestingServer, catalog_photo: Path) -> None:
+    server.inject(Fault.http(429, code="Throttling.RateQuota", retry_after=0.3))
+    server.inject(Fault.http(429, code="Throttling.RateQuota", retry_after=0.25))
 
     started = time.perf_counter()
     assert make_client(server).search(catalog_photo).hits
     assert time.perf_counter() - started >= 0.55
 
-    server.inject(Failure.http(429, code="Throttling.BurstRate", retry_after=0.5))
+    server.inject(Fault.http(429, code="Throttling.BurstRate", retry_after=0.5))
     with pytest.raises(RateLimitError) as raised:
         make_client(server, max_retries=0).search(catalog_photo)
     assert raised.value.retry_after == 0.5
@@ -175,23 +170,23 @@ def test_retry_after_is_honoured_and_reported(server: EmbeddedServer, catalog_ph
 
 @BOTH
 def test_a_rate_limit_reported_with_http_200_is_retried(
-    how: str, server: EmbeddedServer, catalog_photo: Path
+    how: str, server: TestingServer, catalog_photo: Path
 ) -> None:
-    server.inject(Failure.failed_response())
+    server.inject(Fault.failed_response())
 
     assert search(make_client(server), catalog_photo, how).hits
 
-    server.inject(Failure.failed_response())
+    server.inject(Fault.failed_response())
     with pytest.raises(RateLimitError, match="rate limit"):
         search(make_client(server, max_retries=0), catalog_photo, how)
 
 
 @BOTH
 def test_a_failed_response_with_an_input_error_is_not_retried(
-    how: str, server: EmbeddedServer, catalog_photo: Path
+    how: str, server: TestingServer, catalog_photo: Path
 ) -> None:
     server.inject(
-        Failure.failed_response(
+        Fault.failed_response(
             code="InvalidParameter", message="The provided URL does not appear to be valid."
         )
     )
@@ -201,22 +196,22 @@ def test_a_failed_response_with_an_input_error_is_not_retried(
 
 
 def test_a_bare_error_event_in_a_stream_is_a_typed_error_and_retried(
-    server: EmbeddedServer, catalog_photo: Path
+    server: TestingServer, catalog_photo: Path
 ) -> None:
-    server.inject(Failure.stream_error(code="InternalError", message="boom"))
+    server.inject(Fault.stream_error(code="InternalError", message="boom"))
 
     assert streamed_result(make_client(server), catalog_photo).hits
 
-    server.inject(Failure.stream_error(code="InternalError", message="boom"))
+    server.inject(Fault.stream_error(code="InternalError", message="boom"))
     with pytest.raises(ServerError, match="boom"):
         list(make_client(server, max_retries=0).stream(catalog_photo))
 
 
 @BOTH
 def test_an_incomplete_response_is_an_error(
-    how: str, server: EmbeddedServer, catalog_photo: Path
+    how: str, server: TestingServer, catalog_photo: Path
 ) -> None:
-    server.inject(Failure.incomplete())
+    server.inject(Fault.incomplete())
 
     with pytest.raises(IncompleteResponseError, match="max_output_tokens") as raised:
         search(make_client(server), catalog_photo, how)
@@ -228,33 +223,33 @@ def test_an_incomplete_response_is_an_error(
 
 @BOTH
 def test_a_timeout_is_typed_and_retried(
-    how: str, server: EmbeddedServer, catalog_photo: Path
+    how: str, server: TestingServer, catalog_photo: Path
 ) -> None:
-    server.inject(Failure.delay(0.6))
+    server.inject(Fault.delay(0.6))
 
     assert search(make_client(server, timeout=0.2), catalog_photo, how).hits
 
-    server.inject(Failure.delay(0.6))
+    server.inject(Fault.delay(0.6))
     with pytest.raises(APITimeoutError, match="timeout"):
         search(make_client(server, timeout=0.2, max_retries=0), catalog_photo, how)
 
 
 async def test_async_calls_map_errors_and_retry_alike(
-    server: EmbeddedServer, catalog_photo: Path
+    server: TestingServer, catalog_photo: Path
 ) -> None:
     client = make_client(server)
-    server.inject(Failure.http(429, code="Throttling"))
-    server.inject(Failure.failed_response())
+    server.inject(Fault.http(429, code="Throttling"))
+    server.inject(Fault.failed_response())
 
     assert (await client.asearch(catalog_photo)).hits
 
-    server.inject(Failure.http(400, code="InvalidParameter"))
+    server.inject(Fault.http(400, code="InvalidParameter"))
     with pytest.raises(InvalidRequestError):
         await client.asearch(catalog_photo)
-    server.inject(Failure.stream_error())
+    server.inject(Fault.stream_error())
     events = [event async for event in client.astream(catalog_photo)]
     assert isinstance(events[-1], SearchCompleted)
-    server.inject(Failure.delay(0.6))
+    server.inject(Fault.delay(0.6))
     with pytest.raises(APITimeoutError):
         await make_client(server, timeout=0.2, max_retries=0).asearch(catalog_photo)
 
@@ -274,7 +269,7 @@ def test_a_stream_is_not_retried_once_events_were_yielded(
     demo_catalog: Catalog, catalog_photo: Path
 ) -> None:
     # Each search takes 0.6 s, so the stream stalls after SearchStarted and times out.
-    with EmbeddedServer(demo_catalog, api_key=KEY, search_delay=0.6) as slow:
+    with TestingServer(demo_catalog, api_key=KEY, search_delay=0.6) as slow:
         client = make_client(slow, timeout=0.2, max_retries=2)
         seen: list[Any] = []
 
@@ -283,13 +278,13 @@ def test_a_stream_is_not_retried_once_events_were_yielded(
                 seen.append(event)
 
         assert [type(event) for event in seen] == [SearchStarted]
-        assert len(slow.requests) == 1
+        assert slow.request_count == 1
 
 
-def test_all_errors_share_one_base_class(server: EmbeddedServer, catalog_photo: Path) -> None:
+def test_all_errors_share_one_base_class(server: TestingServer, catalog_photo: Path) -> None:
     from langchain_qwen_imagesearch import ImageSearchError
 
-    server.inject(Failure.failed_response(code="InternalError", message="down"))
+    server.inject(Fault.failed_response(code="InternalError", message="down"))
 
     with pytest.raises(ImageSearchError):
         make_client(server, max_retries=0).search(catalog_photo)

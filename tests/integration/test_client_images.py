@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from langchain_qwen_imagesearch import ImageInputError, ImageSearchClient, NoImageError
-from langchain_qwen_imagesearch.images import ImageInput
+from langchain_qwen_imagesearch import ImageInput, ImageInputError, ImageSearchClient, NoImageError
 from langchain_qwen_imagesearch.protocol import MAX_IMAGE_BYTES
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server.testing import TestingServer
 
 
 @pytest.fixture(scope="module")
-def client(embedded_server: EmbeddedServer) -> ImageSearchClient:
+def client(embedded_server: TestingServer) -> ImageSearchClient:
     return ImageSearchClient(base_url=embedded_server.base_url, api_key=embedded_server.api_key)
 
 
@@ -32,12 +31,12 @@ def photo_bytes(catalog_photo: Path) -> bytes:
     return catalog_photo.read_bytes()
 
 
-def sent_content(server: EmbeddedServer) -> list[dict[str, Any]]:
+def sent_content(server: TestingServer) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = server.requests[-1]["input"][0]["content"]
     return content
 
 
-def sent_image_urls(server: EmbeddedServer) -> list[str]:
+def sent_image_urls(server: TestingServer) -> list[str]:
     return [part["image_url"] for part in sent_content(server) if part["type"] == "input_image"]
 
 
@@ -53,7 +52,7 @@ def encode(image: Image.Image, image_format: str, **options: Any) -> bytes:
 
 
 def test_a_local_path_is_sent_byte_for_byte_with_the_sniffed_type(
-    client: ImageSearchClient, embedded_server: EmbeddedServer, catalog_photo: Path, tmp_path: Path
+    client: ImageSearchClient, embedded_server: TestingServer, catalog_photo: Path, tmp_path: Path
 ) -> None:
     # The name says PNG; the bytes are JPEG, and the bytes decide.
     misnamed = tmp_path / "really-a-jpeg.png"
@@ -85,7 +84,7 @@ def test_a_local_path_is_sent_byte_for_byte_with_the_sniffed_type(
     ],
 )
 def test_local_data_of_every_kind_is_sent_unchanged(
-    make_input: Any, client: ImageSearchClient, embedded_server: EmbeddedServer, catalog_photo: Path
+    make_input: Any, client: ImageSearchClient, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     client.search(make_input(catalog_photo))
 
@@ -93,7 +92,7 @@ def test_local_data_of_every_kind_is_sent_unchanged(
 
 
 def test_an_open_binary_file_is_read_and_named(
-    client: ImageSearchClient, embedded_server: EmbeddedServer, catalog_photo: Path
+    client: ImageSearchClient, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     with catalog_photo.open("rb") as file:
         result = client.search(file)
@@ -103,7 +102,7 @@ def test_an_open_binary_file_is_read_and_named(
 
 
 def test_a_pil_image_is_sent_losslessly(
-    client: ImageSearchClient, embedded_server: EmbeddedServer, catalog_photo: Path
+    client: ImageSearchClient, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     with Image.open(catalog_photo) as opened:
         picture = opened.convert("RGB")
@@ -119,7 +118,7 @@ def test_a_pil_image_is_sent_losslessly(
 
 
 def test_a_data_url_within_limits_is_sent_as_is(
-    client: ImageSearchClient, embedded_server: EmbeddedServer, photo_bytes: bytes
+    client: ImageSearchClient, embedded_server: TestingServer, photo_bytes: bytes
 ) -> None:
     data_url = "data:image/jpeg;base64," + base64.b64encode(photo_bytes).decode()
 
@@ -143,7 +142,7 @@ def image_host(catalog_photo: Path, tmp_path: Path) -> Iterator[str]:
 
 
 def test_an_http_url_is_sent_as_is_and_the_service_fetches_it(
-    client: ImageSearchClient, embedded_server: EmbeddedServer, image_host: str
+    client: ImageSearchClient, embedded_server: TestingServer, image_host: str
 ) -> None:
     url = f"{image_host}/photo.jpg"
 
@@ -158,7 +157,7 @@ def test_an_http_url_is_sent_as_is_and_the_service_fetches_it(
 
 
 def test_several_images_go_in_order_after_the_query(
-    client: ImageSearchClient, embedded_server: EmbeddedServer, catalog_photo: Path
+    client: ImageSearchClient, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     other = embedded_server.catalog_photo("coffee")
 
@@ -175,7 +174,7 @@ def test_several_images_go_in_order_after_the_query(
 
 
 def test_a_gif_is_converted_once_and_the_conversion_recorded(
-    client: ImageSearchClient, embedded_server: EmbeddedServer, catalog_photo: Path
+    client: ImageSearchClient, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     with Image.open(catalog_photo) as opened:
         gif = encode(opened.convert("RGB"), "GIF")
@@ -190,7 +189,7 @@ def test_a_gif_is_converted_once_and_the_conversion_recorded(
 
 
 def test_transparency_survives_a_conversion_as_png(
-    client: ImageSearchClient, embedded_server: EmbeddedServer
+    client: ImageSearchClient, embedded_server: TestingServer
 ) -> None:
     icon = Image.new("RGBA", (64, 64), (255, 0, 0, 0))
     icon.paste((0, 0, 255, 255), (16, 16, 48, 48))
@@ -215,7 +214,7 @@ def oversized_jpeg() -> bytes:
 
 
 def test_an_oversized_photo_is_downscaled_under_the_limit_and_kept_upright(
-    client: ImageSearchClient, embedded_server: EmbeddedServer, oversized_jpeg: bytes
+    client: ImageSearchClient, embedded_server: TestingServer, oversized_jpeg: bytes
 ) -> None:
     result = client.search(oversized_jpeg)
 
@@ -270,9 +269,9 @@ def test_an_oversized_pil_image_is_converted_without_altering_it(
     ],
 )
 def test_what_cannot_be_fixed_is_refused_before_sending(
-    image: Any, limit: str, named: str, client: ImageSearchClient, embedded_server: EmbeddedServer
+    image: Any, limit: str, named: str, client: ImageSearchClient, embedded_server: TestingServer
 ) -> None:
-    sent_before = len(embedded_server.requests)
+    sent_before = embedded_server.request_count
 
     with pytest.raises(ImageInputError) as raised:
         client.search(image)
@@ -282,7 +281,7 @@ def test_what_cannot_be_fixed_is_refused_before_sending(
         and raised.value.limit is not None
         and limit in raised.value.limit
     )
-    assert len(embedded_server.requests) == sent_before
+    assert embedded_server.request_count == sent_before
 
 
 def test_the_failing_image_of_several_is_named_by_position(
@@ -303,19 +302,19 @@ def test_errors_never_dump_the_bytes(client: ImageSearchClient) -> None:
 
 @pytest.mark.parametrize("images", [[], (), None], ids=["empty-list", "empty-tuple", "None"])
 def test_no_image_raises_before_any_request(
-    images: Any, client: ImageSearchClient, embedded_server: EmbeddedServer
+    images: Any, client: ImageSearchClient, embedded_server: TestingServer
 ) -> None:
-    sent_before = len(embedded_server.requests)
+    sent_before = embedded_server.request_count
 
     with pytest.raises(NoImageError, match="No image given"):
         client.search(images)
 
-    assert len(embedded_server.requests) == sent_before
+    assert embedded_server.request_count == sent_before
 
 
 async def test_async_search_prepares_local_images_too(
     client: ImageSearchClient,
-    embedded_server: EmbeddedServer,
+    embedded_server: TestingServer,
     catalog_photo: Path,
     photo_bytes: bytes,
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from langchain_qwen_imagesearch import (
+    DEFAULT_QUERY,
     AnswerDelta,
     ImageSearchClient,
     ImageSearchResult,
@@ -19,15 +20,14 @@ from langchain_qwen_imagesearch import (
     SearchFinished,
     SearchStarted,
 )
-from langchain_qwen_imagesearch.client import DEFAULT_QUERY
-from langchain_qwen_imagesearch.server.catalog import Catalog
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server import Catalog
+from langchain_qwen_imagesearch.server.testing import TestingServer
 
 QUERY = "Find products like this one"
 
 
 @pytest.fixture(scope="module")
-def client(embedded_server: EmbeddedServer) -> ImageSearchClient:
+def client(embedded_server: TestingServer) -> ImageSearchClient:
     return ImageSearchClient(base_url=embedded_server.base_url, api_key=embedded_server.api_key)
 
 
@@ -40,7 +40,7 @@ def comparable(result: ImageSearchResult) -> dict[str, Any]:
 
 
 def test_zero_argument_construction_searches_the_configured_service(
-    dashscope_env: EmbeddedServer, catalog_photo: Path
+    dashscope_env: TestingServer, catalog_photo: Path
 ) -> None:
     result = ImageSearchClient().search(catalog_photo, query=QUERY)
 
@@ -55,7 +55,7 @@ def test_zero_argument_construction_searches_the_configured_service(
 
 
 def test_the_result_keeps_the_raw_wire_json_and_per_call_detail(
-    client: ImageSearchClient, embedded_server: EmbeddedServer, catalog_photo: Path
+    client: ImageSearchClient, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     result = client.search(catalog_photo)
 
@@ -80,7 +80,7 @@ def test_results_round_trip_through_json_without_warnings(
 
 
 def test_the_request_carries_the_query_first_and_the_image_search_tool(
-    client: ImageSearchClient, embedded_server: EmbeddedServer, catalog_photo: Path
+    client: ImageSearchClient, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     client.search(catalog_photo, query=QUERY)
 
@@ -92,7 +92,7 @@ def test_the_request_carries_the_query_first_and_the_image_search_tool(
 
 
 def test_without_a_query_the_model_is_asked_to_search(
-    client: ImageSearchClient, embedded_server: EmbeddedServer, catalog_photo: Path
+    client: ImageSearchClient, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     result = client.search(catalog_photo)
 
@@ -101,7 +101,7 @@ def test_without_a_query_the_model_is_asked_to_search(
 
 
 def test_enable_thinking_is_sent_when_set(
-    embedded_server: EmbeddedServer, catalog_photo: Path
+    embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     client = ImageSearchClient(
         base_url=embedded_server.base_url, api_key=embedded_server.api_key, enable_thinking=False
@@ -151,15 +151,15 @@ def test_one_client_serves_several_event_loops(
 
 
 @pytest.fixture(scope="module")
-def sloppy_server(demo_catalog: Catalog) -> Iterator[EmbeddedServer]:
-    with EmbeddedServer(demo_catalog, api_key="test-key", sloppy_stream=True) as server:
+def sloppy_server(demo_catalog: Catalog) -> Iterator[TestingServer]:
+    with TestingServer(demo_catalog, api_key="test-key", sloppy_stream=True) as server:
         yield server
 
 
 def test_a_sloppy_stream_gives_the_result_a_clean_search_gives(
-    sloppy_server: EmbeddedServer,
+    sloppy_server: TestingServer,
     client: ImageSearchClient,
-    embedded_server: EmbeddedServer,
+    embedded_server: TestingServer,
     catalog_photo: Path,
 ) -> None:
     sloppy = ImageSearchClient(base_url=sloppy_server.base_url, api_key="test-key")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server.testing import TestingServer
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 RUNNABLE_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
@@ -28,7 +28,7 @@ PAGES = sorted(page for page in DOCS.glob("*.md") if runnable_blocks(page))
 @pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
 def test_docs_examples_run(
     page: Path,
-    dashscope_env: EmbeddedServer,
+    dashscope_env: TestingServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

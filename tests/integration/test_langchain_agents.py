@@ -30,9 +30,9 @@ from langchain_qwen_imagesearch import (
     SearchCompleted,
     SearchFinished,
     SearchStarted,
+    create_image_search_node,
 )
-from langchain_qwen_imagesearch.langchain import create_image_search_node
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server.testing import TestingServer
 
 
 class ScriptedChatModel(GenericFakeChatModel):
@@ -65,7 +65,7 @@ def user_message(text: str, *photos: Path) -> HumanMessage:
     return HumanMessage(content_blocks=blocks)  # type: ignore[arg-type]
 
 
-def title_of(server: EmbeddedServer, photo: Path) -> str:
+def title_of(server: TestingServer, photo: Path) -> str:
     return next(entry.title for entry in server.catalog.entries() if entry.path == photo)
 
 
@@ -74,12 +74,12 @@ def tool_messages(messages: list[BaseMessage]) -> list[ToolMessage]:
 
 
 @pytest.fixture
-def photos(dashscope_env: EmbeddedServer) -> list[Path]:
+def photos(dashscope_env: TestingServer) -> list[Path]:
     return [dashscope_env.catalog_photo(name) for name in ("coffee", "tabby", "brick")]
 
 
 def test_an_agent_searches_the_image_the_user_attached(
-    dashscope_env: EmbeddedServer, photos: list[Path]
+    dashscope_env: TestingServer, photos: list[Path]
 ) -> None:
     llm = scripted(
         tool_call("qwen_image_search", query="this cup in other shops"),
@@ -100,7 +100,7 @@ def test_an_agent_searches_the_image_the_user_attached(
 
 
 def test_the_llm_can_pick_one_of_several_attached_images(
-    dashscope_env: EmbeddedServer, photos: list[Path]
+    dashscope_env: TestingServer, photos: list[Path]
 ) -> None:
     llm = scripted(tool_call("qwen_image_search", image="image 2"), AIMessage("A cat."))
     agent = create_agent(llm, tools=[QwenImageSearchTool()])
@@ -113,7 +113,7 @@ def test_the_llm_can_pick_one_of_several_attached_images(
 
 
 def test_a_wrong_image_reference_lets_the_agent_carry_on(
-    dashscope_env: EmbeddedServer, photos: list[Path]
+    dashscope_env: TestingServer, photos: list[Path]
 ) -> None:
     llm = scripted(
         tool_call("qwen_image_search", image="image 5"),
@@ -130,7 +130,7 @@ def test_a_wrong_image_reference_lets_the_agent_carry_on(
 
 
 def test_progress_reaches_custom_stream_listeners_as_it_happens(
-    dashscope_env: EmbeddedServer, photos: list[Path]
+    dashscope_env: TestingServer, photos: list[Path]
 ) -> None:
     llm = scripted(tool_call("qwen_image_search"), AIMessage("Done."))
     agent = create_agent(llm, tools=[QwenImageSearchTool()])
@@ -148,7 +148,7 @@ def test_progress_reaches_custom_stream_listeners_as_it_happens(
     assert modes.index("tools") > max(i for i, mode in enumerate(modes) if mode == "custom")
 
 
-def test_a_call_limit_caps_paid_searches(dashscope_env: EmbeddedServer, photos: list[Path]) -> None:
+def test_a_call_limit_caps_paid_searches(dashscope_env: TestingServer, photos: list[Path]) -> None:
     llm = scripted(
         tool_call("qwen_image_search", call_id="first"),
         tool_call("qwen_image_search", call_id="second", image="image 1"),
@@ -156,14 +156,14 @@ def test_a_call_limit_caps_paid_searches(dashscope_env: EmbeddedServer, photos: 
     )
     limit = ToolCallLimitMiddleware(tool_name="qwen_image_search", run_limit=1)
     agent = create_agent(llm, tools=[QwenImageSearchTool()], middleware=[limit])
-    sent_before = len(dashscope_env.requests)
+    sent_before = dashscope_env.request_count
 
     state = agent.invoke({"messages": [user_message("Find it", photos[0])]})
 
     first, second = tool_messages(state["messages"])
     assert first.artifact.hits
     assert second.status == "error" and second.artifact is None
-    assert len(dashscope_env.requests) == sent_before + 1
+    assert dashscope_env.request_count == sent_before + 1
 
 
 def agent_graph(llm: ScriptedChatModel, tools: list[BaseTool]) -> Any:
@@ -178,7 +178,7 @@ def agent_graph(llm: ScriptedChatModel, tools: list[BaseTool]) -> Any:
 
 
 async def test_a_tool_node_runs_the_search_asynchronously(
-    dashscope_env: EmbeddedServer, photos: list[Path]
+    dashscope_env: TestingServer, photos: list[Path]
 ) -> None:
     llm = scripted(tool_call("qwen_image_search", image=str(photos[2])), AIMessage("Bricks."))
     graph = agent_graph(llm, [QwenImageSearchTool()])
@@ -191,7 +191,7 @@ async def test_a_tool_node_runs_the_search_asynchronously(
 
 
 def test_the_toolkit_pages_through_hits_without_searching_again(
-    dashscope_env: EmbeddedServer, photos: list[Path]
+    dashscope_env: TestingServer, photos: list[Path]
 ) -> None:
     toolkit = QwenImageSearchToolkit(max_hits_in_content=1)
     llm = scripted(
@@ -200,7 +200,7 @@ def test_the_toolkit_pages_through_hits_without_searching_again(
         AIMessage("Here are all three."),
     )
     agent = create_agent(llm, tools=toolkit.get_tools())
-    sent_before = len(dashscope_env.requests)
+    sent_before = dashscope_env.request_count
 
     state = agent.invoke({"messages": [user_message("Find these", *photos)]})
 
@@ -215,11 +215,11 @@ def test_the_toolkit_pages_through_hits_without_searching_again(
         f"2. {hits[1].title} - {hits[1].url}",
         f"3. {hits[2].title} - {hits[2].url}",
     ]
-    assert len(dashscope_env.requests) == sent_before + 1
+    assert dashscope_env.request_count == sent_before + 1
 
 
 def test_the_results_tool_explains_when_there_is_no_search_yet(
-    dashscope_env: EmbeddedServer,
+    dashscope_env: TestingServer,
 ) -> None:
     llm = scripted(tool_call("qwen_image_search_results"), AIMessage("Let me search first."))
     agent = create_agent(llm, tools=QwenImageSearchToolkit().get_tools())
@@ -249,7 +249,7 @@ def search_graph(**node_options: Any) -> Any:
 
 
 def test_the_graph_node_writes_a_tool_call_and_its_result(
-    dashscope_env: EmbeddedServer, photos: list[Path]
+    dashscope_env: TestingServer, photos: list[Path]
 ) -> None:
     graph = search_graph()
 
@@ -265,7 +265,7 @@ def test_the_graph_node_writes_a_tool_call_and_its_result(
 
 
 async def test_the_graph_node_streams_progress_and_runs_async(
-    dashscope_env: EmbeddedServer, photos: list[Path]
+    dashscope_env: TestingServer, photos: list[Path]
 ) -> None:
     graph = search_graph(query="the same cat")
 
@@ -281,7 +281,7 @@ async def test_the_graph_node_streams_progress_and_runs_async(
 
 
 def test_the_graph_node_reports_a_missing_image_in_the_history(
-    dashscope_env: EmbeddedServer,
+    dashscope_env: TestingServer,
 ) -> None:
     graph = search_graph()
 

@@ -15,13 +15,15 @@ from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_openai import ChatOpenAI
 from langgraph.graph import START, MessagesState, StateGraph
 
-from langchain_qwen_imagesearch import NoImageError, SearchFinished, SearchStarted
-from langchain_qwen_imagesearch.langchain import (
+from langchain_qwen_imagesearch import (
     ChatQwenImageSearch,
+    NoImageError,
+    SearchFinished,
+    SearchStarted,
     get_image_search_callback,
     image_search_result,
 )
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server.testing import TestingServer
 
 IMAGE_SEARCH = {"type": "image_search"}
 
@@ -37,7 +39,7 @@ def question(catalog_photo: Path) -> HumanMessage:
     )
 
 
-def chat_openai(server: EmbeddedServer, output_version: str) -> ChatOpenAI:
+def chat_openai(server: TestingServer, output_version: str) -> ChatOpenAI:
     return ChatOpenAI(
         use_responses_api=True,
         output_version=output_version,
@@ -49,7 +51,7 @@ def chat_openai(server: EmbeddedServer, output_version: str) -> ChatOpenAI:
 
 @pytest.mark.parametrize("output_version", ["v0", "responses/v1", "v1"])
 def test_chat_openai_cannot_carry_image_search_results(
-    output_version: str, question: HumanMessage, dashscope_env: EmbeddedServer
+    output_version: str, question: HumanMessage, dashscope_env: TestingServer
 ) -> None:
     """Why ``ChatQwenImageSearch`` exists: checked against the installed langchain-openai."""
     llm = chat_openai(dashscope_env, output_version)
@@ -68,7 +70,7 @@ def test_chat_openai_cannot_carry_image_search_results(
 
 
 def test_chat_qwen_image_search_keeps_hits_usage_and_x_tools(
-    question: HumanMessage, dashscope_env: EmbeddedServer
+    question: HumanMessage, dashscope_env: TestingServer
 ) -> None:
     chat = ChatQwenImageSearch()
 
@@ -86,7 +88,7 @@ def test_chat_qwen_image_search_keeps_hits_usage_and_x_tools(
 
 
 def test_streaming_gives_the_answer_as_it_comes_and_everything_at_the_end(
-    question: HumanMessage, dashscope_env: EmbeddedServer
+    question: HumanMessage, dashscope_env: TestingServer
 ) -> None:
     chat = ChatQwenImageSearch()
 
@@ -106,7 +108,7 @@ def test_streaming_gives_the_answer_as_it_comes_and_everything_at_the_end(
 
 
 async def test_async_turns_and_astream_events(
-    question: HumanMessage, dashscope_env: EmbeddedServer
+    question: HumanMessage, dashscope_env: TestingServer
 ) -> None:
     chat = ChatQwenImageSearch()
 
@@ -123,7 +125,7 @@ async def test_async_turns_and_astream_events(
 
 
 def test_the_reply_is_safe_in_history_a_chat_openai_reads(
-    question: HumanMessage, dashscope_env: EmbeddedServer
+    question: HumanMessage, dashscope_env: TestingServer
 ) -> None:
     reply = ChatQwenImageSearch().invoke([question])
     follow_up = HumanMessage("Thanks. Which of these is the original?")
@@ -137,13 +139,13 @@ def test_the_reply_is_safe_in_history_a_chat_openai_reads(
     assert '"hits"' not in json.dumps(sent)
 
 
-def test_a_conversation_without_an_image_is_refused(dashscope_env: EmbeddedServer) -> None:
+def test_a_conversation_without_an_image_is_refused(dashscope_env: TestingServer) -> None:
     with pytest.raises(NoImageError, match="No image in the conversation"):
         ChatQwenImageSearch().invoke([HumanMessage("find similar shoes")])
 
 
 def test_in_a_langgraph_node_progress_reaches_custom_listeners(
-    question: HumanMessage, dashscope_env: EmbeddedServer
+    question: HumanMessage, dashscope_env: TestingServer
 ) -> None:
     chat = ChatQwenImageSearch()
     graph = StateGraph(MessagesState)
@@ -156,22 +158,22 @@ def test_in_a_langgraph_node_progress_reaches_custom_listeners(
 
 
 def test_turns_are_counted_once_even_when_langchain_caches_them(
-    question: HumanMessage, dashscope_env: EmbeddedServer
+    question: HumanMessage, dashscope_env: TestingServer
 ) -> None:
     chat = ChatQwenImageSearch(cache=InMemoryCache())
-    sent_before = len(dashscope_env.requests)
+    sent_before = dashscope_env.request_count
 
     with get_image_search_callback() as cost:
         first = chat.invoke([question])
         second = chat.invoke([question])
 
     assert second.content == first.content
-    assert len(dashscope_env.requests) == sent_before + 1
+    assert dashscope_env.request_count == sent_before + 1
     assert (cost.searches, cost.cached_searches) == (1, 1)
 
 
 @pytest.mark.filterwarnings("ignore:The function `load` is in beta")
-def test_the_chat_model_serializes_without_its_key(dashscope_env: EmbeddedServer) -> None:
+def test_the_chat_model_serializes_without_its_key(dashscope_env: TestingServer) -> None:
     chat = ChatQwenImageSearch(model="qwen3.6-plus")
 
     serialized = dumpd(chat)

@@ -8,19 +8,20 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 
-from langchain_qwen_imagesearch import QwenImageSearch, QwenImageSearchTool
-from langchain_qwen_imagesearch.langchain import (
+from langchain_qwen_imagesearch import (
     INTERNATIONAL_FEE_PER_1000_CALLS,
     ChatQwenImageSearch,
     ImageSearchCostHandler,
     InMemoryImageSearchCache,
+    QwenImageSearch,
+    QwenImageSearchTool,
     get_image_search_callback,
 )
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server.testing import TestingServer
 
 
 @pytest.fixture
-def search(dashscope_env: EmbeddedServer) -> QwenImageSearch:
+def search(dashscope_env: TestingServer) -> QwenImageSearch:
     return QwenImageSearch()
 
 
@@ -53,7 +54,7 @@ def test_searches_outside_the_block_are_not_counted(
 
 
 async def test_async_and_concurrent_searches_are_all_counted(
-    search: QwenImageSearch, dashscope_env: EmbeddedServer
+    search: QwenImageSearch, dashscope_env: TestingServer
 ) -> None:
     photos = [entry.path for entry in dashscope_env.catalog.entries()][:8]
 
@@ -80,7 +81,7 @@ def test_blocks_nest_and_handlers_can_be_passed_explicitly(
 
 
 def test_tool_calls_and_chat_turns_are_counted(
-    catalog_photo: Path, dashscope_env: EmbeddedServer
+    catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     tool = QwenImageSearchTool()
     chat = ChatQwenImageSearch()
@@ -95,12 +96,12 @@ def test_tool_calls_and_chat_turns_are_counted(
 
 
 def test_a_repeated_search_comes_from_the_cache_for_free(
-    catalog_photo: Path, dashscope_env: EmbeddedServer, tmp_path: Path
+    catalog_photo: Path, dashscope_env: TestingServer, tmp_path: Path
 ) -> None:
     search = QwenImageSearch(search_cache=InMemoryImageSearchCache())
     copy = tmp_path / "renamed.jpg"
     copy.write_bytes(catalog_photo.read_bytes())
-    sent_before = len(dashscope_env.requests)
+    sent_before = dashscope_env.request_count
 
     with get_image_search_callback() as cost:
         fresh = search.invoke({"image": catalog_photo, "query": "same"})
@@ -108,7 +109,7 @@ def test_a_repeated_search_comes_from_the_cache_for_free(
         with copy.open("rb") as file:
             from_file = search.invoke({"image": file, "query": "same"})
 
-    assert len(dashscope_env.requests) == sent_before + 1
+    assert dashscope_env.request_count == sent_before + 1
     assert (cost.searches, cost.cached_searches, cost.image_search_calls) == (1, 2, 1)
     assert again.hits == from_file.hits == fresh.hits
     assert fresh.inputs[0].kind == "path"
@@ -116,38 +117,38 @@ def test_a_repeated_search_comes_from_the_cache_for_free(
 
 
 def test_the_query_model_and_image_are_part_of_the_key(
-    catalog_photo: Path, dashscope_env: EmbeddedServer
+    catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     cache = InMemoryImageSearchCache()
     default_model = QwenImageSearch(search_cache=cache)
     other_model = QwenImageSearch(search_cache=cache, model="qwen3.6-plus")
     other_photo = dashscope_env.catalog_photo("coffee")
-    sent_before = len(dashscope_env.requests)
+    sent_before = dashscope_env.request_count
 
     default_model.invoke({"image": catalog_photo, "query": "a"})
     default_model.invoke({"image": catalog_photo, "query": "b"})
     default_model.invoke({"image": other_photo, "query": "a"})
     other_model.invoke({"image": catalog_photo, "query": "a"})
 
-    assert len(dashscope_env.requests) == sent_before + 4
+    assert dashscope_env.request_count == sent_before + 4
     assert len(cache) == 4
 
 
 async def test_cached_results_stream_and_reach_tools(
-    catalog_photo: Path, dashscope_env: EmbeddedServer
+    catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     cache = InMemoryImageSearchCache()
     search = QwenImageSearch(search_cache=cache)
     tool = QwenImageSearchTool(search_cache=cache)
     first = await search.ainvoke(catalog_photo)
-    sent_before = len(dashscope_env.requests)
+    sent_before = dashscope_env.request_count
 
     events = [event async for event in search.astream(catalog_photo)]
     message = tool.invoke(
         {"name": tool.name, "args": {"image": str(catalog_photo)}, "id": "1", "type": "tool_call"}
     )
 
-    assert len(dashscope_env.requests) == sent_before
+    assert dashscope_env.request_count == sent_before
     assert len(events) == 1
     assert events[0].result.hits == first.hits  # type: ignore[union-attr]
     assert isinstance(message, ToolMessage)
@@ -155,7 +156,7 @@ async def test_cached_results_stream_and_reach_tools(
 
 
 def test_the_cache_evicts_the_least_recently_used_and_hands_out_copies(
-    dashscope_env: EmbeddedServer,
+    dashscope_env: TestingServer,
 ) -> None:
     cache = InMemoryImageSearchCache(maxsize=1)
     search = QwenImageSearch(search_cache=cache)
@@ -165,9 +166,9 @@ def test_the_cache_evicts_the_least_recently_used_and_hands_out_copies(
     result.hits.clear()
     unchanged = search.invoke(first)
     search.invoke(second)
-    sent_before = len(dashscope_env.requests)
+    sent_before = dashscope_env.request_count
     search.invoke(first)
 
     assert unchanged.hits
     assert len(cache) == 1
-    assert len(dashscope_env.requests) == sent_before + 1
+    assert dashscope_env.request_count == sent_before + 1

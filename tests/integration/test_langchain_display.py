@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from langchain_qwen_imagesearch import ImageHit, ImageSearchResult, QwenImageSearch
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server.testing import TestingServer
 
 
 def test_a_real_result_renders_as_a_gallery_linked_to_its_sources(
-    catalog_photo: Path, dashscope_env: EmbeddedServer
+    catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     result = QwenImageSearch().invoke({"image": catalog_photo, "query": "who is this?"})
 

@@ -20,36 +20,33 @@ from langchain_core.runnables import RunnableLambda, RunnableParallel
 from PIL import Image
 
 from langchain_qwen_imagesearch import (
+    IMAGE_SEARCH_EVENT,
+    AnswerDelta,
     ConfigurationError,
     ImageInputError,
     ImageSearchResult,
     NoImageError,
     QwenImageSearch,
     RateLimitError,
-)
-from langchain_qwen_imagesearch.events import (
-    AnswerDelta,
     SearchCompleted,
     SearchFinished,
     SearchStarted,
 )
-from langchain_qwen_imagesearch.langchain import IMAGE_SEARCH_EVENT
-from langchain_qwen_imagesearch.server.catalog import Catalog
-from langchain_qwen_imagesearch.server.failures import Failure
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server import Catalog
+from langchain_qwen_imagesearch.server.testing import Fault, TestingServer
 
 
-def title_of(server: EmbeddedServer, photo: Path) -> str:
+def title_of(server: TestingServer, photo: Path) -> str:
     return next(entry.title for entry in server.catalog.entries() if entry.path == photo)
 
 
 @pytest.fixture
-def search(dashscope_env: EmbeddedServer) -> QwenImageSearch:
+def search(dashscope_env: TestingServer) -> QwenImageSearch:
     return QwenImageSearch()
 
 
 def test_zero_argument_construction_reads_the_environment(
-    search: QwenImageSearch, catalog_photo: Path, dashscope_env: EmbeddedServer
+    search: QwenImageSearch, catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     result = search.invoke({"image": catalog_photo, "query": "where else is this photo?"})
 
@@ -104,7 +101,7 @@ def content_block_inputs(photo: Path) -> dict[str, Any]:
     ],
 )
 def test_a_message_with_an_image_block_is_searched_with_its_text(
-    kind: str, search: QwenImageSearch, catalog_photo: Path, dashscope_env: EmbeddedServer
+    kind: str, search: QwenImageSearch, catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     message = content_block_inputs(catalog_photo)[kind]
 
@@ -115,7 +112,7 @@ def test_a_message_with_an_image_block_is_searched_with_its_text(
 
 
 def test_a_conversation_searches_its_latest_image_with_the_latest_user_text(
-    search: QwenImageSearch, dashscope_env: EmbeddedServer
+    search: QwenImageSearch, dashscope_env: TestingServer
 ) -> None:
     old, new = dashscope_env.catalog_photo("brick"), dashscope_env.catalog_photo("coffee")
     conversation = [
@@ -135,7 +132,7 @@ def data_url(photo: Path) -> str:
 
 
 def test_a_prompt_template_feeds_the_search(
-    search: QwenImageSearch, catalog_photo: Path, dashscope_env: EmbeddedServer
+    search: QwenImageSearch, catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     prompt = ChatPromptTemplate.from_messages(
         [("user", [{"type": "image_url", "image_url": {"url": "{image}"}}, "{question}"])]
@@ -149,7 +146,7 @@ def test_a_prompt_template_feeds_the_search(
 
 
 def test_bare_images_of_every_kind(
-    search: QwenImageSearch, catalog_photo: Path, dashscope_env: EmbeddedServer
+    search: QwenImageSearch, catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     expected = title_of(dashscope_env, catalog_photo)
     with catalog_photo.open("rb") as file, Image.open(catalog_photo) as pil_image:
@@ -167,7 +164,7 @@ def test_bare_images_of_every_kind(
 
 
 def test_several_images_are_searched_in_one_request(
-    search: QwenImageSearch, dashscope_env: EmbeddedServer
+    search: QwenImageSearch, dashscope_env: TestingServer
 ) -> None:
     photos = [dashscope_env.catalog_photo("brick"), dashscope_env.catalog_photo("coffee")]
 
@@ -193,14 +190,14 @@ def test_unusable_inputs_raise_typed_errors_before_any_request(
     error: type[Exception],
     message: str,
     search: QwenImageSearch,
-    dashscope_env: EmbeddedServer,
+    dashscope_env: TestingServer,
 ) -> None:
-    sent_before = len(dashscope_env.requests)
+    sent_before = dashscope_env.request_count
 
     with pytest.raises(error, match=message):
         search.invoke(bad_input)
 
-    assert len(dashscope_env.requests) == sent_before
+    assert dashscope_env.request_count == sent_before
 
 
 def test_a_chain_receives_the_result_in_invoke_and_in_stream(
@@ -216,7 +213,7 @@ def test_a_chain_receives_the_result_in_invoke_and_in_stream(
 
 
 def test_a_parallel_step_can_build_the_input_dict(
-    search: QwenImageSearch, catalog_photo: Path, dashscope_env: EmbeddedServer
+    search: QwenImageSearch, catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     chain = (
         RunnableParallel(image=lambda path: path, query=lambda _: "where is this from?") | search
@@ -293,15 +290,15 @@ class InFlightCounter(BaseCallbackHandler):
 
 
 @pytest.fixture(scope="module")
-def slow_server(demo_catalog: Catalog) -> Iterator[EmbeddedServer]:
+def slow_server(demo_catalog: Catalog) -> Iterator[TestingServer]:
     """A server whose every search takes 0.2 s, so that overlap is observable."""
-    with EmbeddedServer(demo_catalog, api_key="slow-key", search_delay=0.2) as server:
+    with TestingServer(demo_catalog, api_key="slow-key", search_delay=0.2) as server:
         yield server
 
 
 @pytest.mark.parametrize("max_concurrency", [1, 3])
 def test_batch_runs_at_most_max_concurrency_searches_at_once(
-    max_concurrency: int, slow_server: EmbeddedServer
+    max_concurrency: int, slow_server: TestingServer
 ) -> None:
     search = QwenImageSearch(api_key=slow_server.api_key, base_url=slow_server.base_url)
     photos = [entry.path for entry in slow_server.catalog.entries()][:6]
@@ -320,7 +317,7 @@ def test_batch_runs_at_most_max_concurrency_searches_at_once(
     assert elapsed >= 0.2 * len(photos) / max_concurrency
 
 
-async def test_abatch_runs_concurrently(slow_server: EmbeddedServer) -> None:
+async def test_abatch_runs_concurrently(slow_server: TestingServer) -> None:
     search = QwenImageSearch(api_key=slow_server.api_key, base_url=slow_server.base_url)
     photos = [entry.path for entry in slow_server.catalog.entries()][:4]
     counter = InFlightCounter()
@@ -332,7 +329,7 @@ async def test_abatch_runs_concurrently(slow_server: EmbeddedServer) -> None:
 
 
 def test_with_retry_retries_a_rate_limited_search(
-    search: QwenImageSearch, catalog_photo: Path, dashscope_env: EmbeddedServer
+    search: QwenImageSearch, catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     no_client_retries = QwenImageSearch(max_retries=0)
     retrying = no_client_retries.with_retry(
@@ -340,17 +337,17 @@ def test_with_retry_retries_a_rate_limited_search(
         stop_after_attempt=2,
         wait_exponential_jitter=False,
     )
-    dashscope_env.inject(Failure.failed_response())
-    sent_before = len(dashscope_env.requests)
+    dashscope_env.inject(Fault.failed_response())
+    sent_before = dashscope_env.request_count
 
     result = retrying.invoke(catalog_photo)
 
     assert result.hits
-    assert len(dashscope_env.requests) == sent_before + 2
+    assert dashscope_env.request_count == sent_before + 2
 
 
 def test_with_fallbacks_takes_over_when_the_search_fails(
-    catalog_photo: Path, dashscope_env: EmbeddedServer
+    catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     broken = QwenImageSearch(max_retries=0, base_url="http://127.0.0.1:9/compatible-mode/v1")
     working = QwenImageSearch()
@@ -396,7 +393,7 @@ def test_input_and_output_schemas_describe_the_contract(search: QwenImageSearch)
 
 @pytest.mark.filterwarnings("ignore:The function `load` is in beta")
 def test_serialization_keeps_settings_and_never_the_key(
-    catalog_photo: Path, dashscope_env: EmbeddedServer
+    catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     key = os.environ["DASHSCOPE_API_KEY"]
     search = QwenImageSearch(model="qwen3.6-plus", timeout=30.0)

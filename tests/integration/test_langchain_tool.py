@@ -16,12 +16,11 @@ from langchain_qwen_imagesearch import (
     QwenImageSearchTool,
     RateLimitError,
 )
-from langchain_qwen_imagesearch.server.failures import Failure
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server.testing import Fault, TestingServer
 
 
 @pytest.fixture
-def tool(dashscope_env: EmbeddedServer) -> QwenImageSearchTool:
+def tool(dashscope_env: TestingServer) -> QwenImageSearchTool:
     return QwenImageSearchTool()
 
 
@@ -74,7 +73,7 @@ async def test_async_calls_give_the_same_answer(
 
 
 def test_focus_goes_to_the_search_as_text(
-    tool: QwenImageSearchTool, catalog_photo: Path, dashscope_env: EmbeddedServer
+    tool: QwenImageSearchTool, catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     call(tool, image=str(catalog_photo), query="find this", focus="the face")
 
@@ -114,13 +113,13 @@ def test_a_file_that_is_no_image_is_reported_to_the_llm(
 
 
 def test_configuration_and_service_errors_raise(
-    monkeypatch: pytest.MonkeyPatch, catalog_photo: Path, dashscope_env: EmbeddedServer
+    monkeypatch: pytest.MonkeyPatch, catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     image = str(catalog_photo)
     with pytest.raises(AuthenticationError):
         call(QwenImageSearchTool(api_key="wrong-key"), image=image)
 
-    dashscope_env.inject(Failure.failed_response())
+    dashscope_env.inject(Fault.failed_response())
     with pytest.raises(RateLimitError):
         call(QwenImageSearchTool(max_retries=0), image=image)
 
@@ -129,7 +128,7 @@ def test_configuration_and_service_errors_raise(
         call(QwenImageSearchTool(), image=image)
 
 
-def test_local_files_can_be_forbidden(catalog_photo: Path, dashscope_env: EmbeddedServer) -> None:
+def test_local_files_can_be_forbidden(catalog_photo: Path, dashscope_env: TestingServer) -> None:
     tool = QwenImageSearchTool(allow_local_files=False)
     data_url = "data:image/jpeg;base64," + base64.b64encode(catalog_photo.read_bytes()).decode()
 

@@ -14,9 +14,8 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from langchain_qwen_imagesearch import ImageSearchClient
-from langchain_qwen_imagesearch.server.answer import ChatModelAnswerWriter
-from langchain_qwen_imagesearch.server.catalog import Catalog
-from langchain_qwen_imagesearch.server.runner import BackgroundServer, EmbeddedServer
+from langchain_qwen_imagesearch.server import BackgroundServer, Catalog, ChatModelAnswerWriter
+from langchain_qwen_imagesearch.server.testing import TestingServer
 
 STUB_ANSWER = ["This is ", "the tabby cat ", "Chelsea."]
 
@@ -45,7 +44,7 @@ def stub_chat_completions(received: list[dict[str, Any]]) -> Starlette:
 
 
 def test_local_summary_separates_near_duplicates_and_says_what_wrote_it(
-    embedded_server: EmbeddedServer, tmp_path: Path
+    embedded_server: TestingServer, tmp_path: Path
 ) -> None:
     mirrored = tmp_path / "mirrored.png"
     with Image.open(embedded_server.catalog_photo("chelsea")) as photo:
@@ -63,7 +62,7 @@ def test_a_chat_model_can_write_the_answer_from_query_image_and_hits(demo_catalo
     received: list[dict[str, Any]] = []
     with BackgroundServer(stub_chat_completions(received)) as llm:
         writer = ChatModelAnswerWriter(base_url=llm.root_url + "/v1", model="stub-llm")
-        with EmbeddedServer(demo_catalog, writer=writer) as server:
+        with TestingServer(demo_catalog, writer=writer) as server:
             client = ImageSearchClient(base_url=server.base_url, api_key="unused")
             events = list(client.stream(server.catalog_photo("chelsea"), query="Who is this?"))
 

@@ -1,4 +1,4 @@
-"""The embedded server speaks the upstream wire protocol exactly (shared/reference)."""
+"""The embedded server speaks the upstream wire protocol exactly (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from langchain_qwen_imagesearch.protocol import MAX_IMAGE_BYTES
-from langchain_qwen_imagesearch.server.failures import Failure
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer, ServerConfigError
+from langchain_qwen_imagesearch.server import ServerConfigError
+from langchain_qwen_imagesearch.server.testing import Fault, TestingServer
 
 ROUTES = ("/compatible-mode/v1", "/api/v2/apps/protocols/compatible-mode/v1", "/v1")
 
@@ -45,7 +45,7 @@ def request_body(
 
 
 def post(
-    server: EmbeddedServer, body: dict[str, Any], route: str = ROUTES[0], key: str | None = None
+    server: TestingServer, body: dict[str, Any], route: str = ROUTES[0], key: str | None = None
 ) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key or server.api_key}"}
     return httpx.post(
@@ -53,7 +53,7 @@ def post(
     )
 
 
-def sse_frames(server: EmbeddedServer, body: dict[str, Any]) -> list[list[str]]:
+def sse_frames(server: TestingServer, body: dict[str, Any]) -> list[list[str]]:
     response = post(server, body)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -61,12 +61,12 @@ def sse_frames(server: EmbeddedServer, body: dict[str, Any]) -> list[list[str]]:
 
 
 @pytest.fixture
-def sdk(embedded_server: EmbeddedServer) -> openai.OpenAI:
+def sdk(embedded_server: TestingServer) -> openai.OpenAI:
     return openai.OpenAI(api_key=embedded_server.api_key, base_url=embedded_server.base_url)
 
 
 def test_stream_uses_upstream_framing_and_event_order(
-    embedded_server: EmbeddedServer, catalog_photo: Path
+    embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     frames = sse_frames(embedded_server, request_body(photo_data_url(catalog_photo), stream=True))
 
@@ -112,7 +112,7 @@ def test_stream_uses_upstream_framing_and_event_order(
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_every_upstream_route_answers_with_a_search(
-    route: str, embedded_server: EmbeddedServer, catalog_photo: Path
+    route: str, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     response = post(embedded_server, request_body(photo_data_url(catalog_photo)), route=route)
 
@@ -125,7 +125,7 @@ def test_every_upstream_route_answers_with_a_search(
 
 
 def test_sdk_reads_hits_answer_and_usage(
-    sdk: openai.OpenAI, embedded_server: EmbeddedServer, catalog_photo: Path
+    sdk: openai.OpenAI, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     response = sdk.responses.create(
         model="qwen3.7-plus",
@@ -151,7 +151,7 @@ def test_sdk_reads_hits_answer_and_usage(
 
 
 def test_an_edited_copy_finds_its_original_first(
-    sdk: openai.OpenAI, embedded_server: EmbeddedServer, catalog_photo: Path
+    sdk: openai.OpenAI, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     with Image.open(catalog_photo) as original:
         width, height = original.size
@@ -168,7 +168,7 @@ def test_an_edited_copy_finds_its_original_first(
 
 
 def test_each_input_image_gets_its_own_search_call(
-    embedded_server: EmbeddedServer, catalog_photo: Path
+    embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     other = embedded_server.catalog_photo("coffee")
     body = post(
@@ -181,7 +181,7 @@ def test_each_input_image_gets_its_own_search_call(
 
 
 def test_an_unrelated_image_is_not_padded_with_a_hundred_hits(
-    embedded_server: EmbeddedServer,
+    embedded_server: TestingServer,
 ) -> None:
     flat = Image.new("RGB", (64, 64), (250, 0, 250))
     body = post(embedded_server, request_body(data_url_of(flat))).json()
@@ -189,7 +189,7 @@ def test_an_unrelated_image_is_not_padded_with_a_hundred_hits(
     assert len(json.loads(body["output"][0]["output"])) < 100
 
 
-def test_no_image_answers_without_a_tool_call(embedded_server: EmbeddedServer) -> None:
+def test_no_image_answers_without_a_tool_call(embedded_server: TestingServer) -> None:
     body = post(embedded_server, request_body(text="Find images like my photo")).json()
 
     assert [item["type"] for item in body["output"]] == ["message"]
@@ -198,7 +198,7 @@ def test_no_image_answers_without_a_tool_call(embedded_server: EmbeddedServer) -
 
 
 def test_wrong_key_gets_401_invalid_api_key_in_the_flat_envelope(
-    embedded_server: EmbeddedServer, catalog_photo: Path
+    embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     response = post(embedded_server, request_body(photo_data_url(catalog_photo)), key="wrong")
 
@@ -207,7 +207,7 @@ def test_wrong_key_gets_401_invalid_api_key_in_the_flat_envelope(
     assert set(body) == {"request_id", "code", "message"} and body["code"] == "InvalidApiKey"
 
 
-def test_catalog_images_need_the_key(embedded_server: EmbeddedServer, catalog_photo: Path) -> None:
+def test_catalog_images_need_the_key(embedded_server: TestingServer, catalog_photo: Path) -> None:
     body = post(embedded_server, request_body(photo_data_url(catalog_photo))).json()
     url = json.loads(body["output"][0]["output"])[0]["url"]
 
@@ -229,7 +229,7 @@ def test_catalog_images_need_the_key(embedded_server: EmbeddedServer, catalog_ph
     ids=["too-small", "too-thin", "not-an-image", "over-10MB", "unreachable-url"],
 )
 def test_image_limits_answer_400_invalid_parameter(
-    image_url: str, message_part: str, embedded_server: EmbeddedServer
+    image_url: str, message_part: str, embedded_server: TestingServer
 ) -> None:
     response = post(embedded_server, request_body(image_url))
 
@@ -238,7 +238,7 @@ def test_image_limits_answer_400_invalid_parameter(
     assert error["code"] == "InvalidParameter" and message_part in error["message"]
 
 
-def test_a_bad_image_in_a_stream_ends_in_response_failed(embedded_server: EmbeddedServer) -> None:
+def test_a_bad_image_in_a_stream_ends_in_response_failed(embedded_server: TestingServer) -> None:
     frames = sse_frames(
         embedded_server, request_body(data_url_of(Image.new("RGB", (5, 5))), stream=True)
     )
@@ -248,10 +248,10 @@ def test_a_bad_image_in_a_stream_ends_in_response_failed(embedded_server: Embedd
     assert last["response"]["error"]["code"] == "InvalidParameter"
 
 
-def test_an_image_url_is_downloaded(embedded_server: EmbeddedServer, catalog_photo: Path) -> None:
+def test_an_image_url_is_downloaded(embedded_server: TestingServer, catalog_photo: Path) -> None:
     first = post(embedded_server, request_body(photo_data_url(catalog_photo))).json()
     url = json.loads(first["output"][0]["output"])[0]["url"]
-    server = EmbeddedServer(embedded_server.catalog)  # keyless, so its own URLs are fetchable
+    server = TestingServer(embedded_server.catalog)  # keyless, so its own URLs are fetchable
     with server:
         keyless_url = url.replace(embedded_server.root_url, server.root_url)
         body = post(server, request_body(keyless_url)).json()
@@ -260,9 +260,7 @@ def test_an_image_url_is_downloaded(embedded_server: EmbeddedServer, catalog_pho
     assert hits[0]["url"].rsplit("/", 1)[1] == url.rsplit("/", 1)[1]
 
 
-def test_an_unknown_model_is_not_found(
-    embedded_server: EmbeddedServer, catalog_photo: Path
-) -> None:
+def test_an_unknown_model_is_not_found(embedded_server: TestingServer, catalog_photo: Path) -> None:
     response = post(
         embedded_server, {**request_body(photo_data_url(catalog_photo)), "model": "gpt-4o"}
     )
@@ -272,9 +270,9 @@ def test_an_unknown_model_is_not_found(
 
 
 def test_rate_limit_can_arrive_as_http_200_failed(
-    embedded_server: EmbeddedServer, catalog_photo: Path
+    embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
-    embedded_server.inject(Failure.failed_response())
+    embedded_server.inject(Fault.failed_response())
     response = post(embedded_server, request_body(photo_data_url(catalog_photo)))
 
     assert response.status_code == 200
@@ -284,9 +282,9 @@ def test_rate_limit_can_arrive_as_http_200_failed(
 
 
 def test_throttling_comes_with_retry_after(
-    embedded_server: EmbeddedServer, catalog_photo: Path
+    embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
-    embedded_server.inject(Failure.http(429, code="Throttling.RateQuota", retry_after=2))
+    embedded_server.inject(Fault.http(429, code="Throttling.RateQuota", retry_after=2))
     response = post(embedded_server, request_body(photo_data_url(catalog_photo)))
 
     assert response.status_code == 429 and response.headers["retry-after"] == "2"
@@ -295,4 +293,4 @@ def test_throttling_comes_with_retry_after(
 
 def test_a_keyless_server_refuses_to_bind_beyond_loopback() -> None:
     with pytest.raises(ServerConfigError, match="--api-key"):
-        EmbeddedServer(catalog=None, host="0.0.0.0")
+        TestingServer(catalog=None, host="0.0.0.0")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server.testing import TestingServer
 
 SAMPLES = Path(__file__).parent / "upstream_samples"
 
@@ -21,7 +21,7 @@ def data_url(path: Path) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-def run_sample(name: str, server: EmbeddedServer, image: Path) -> str:
+def run_sample(name: str, server: TestingServer, image: Path) -> str:
     env = {
         **os.environ,
         "DASHSCOPE_API_KEY": server.api_key or "",
@@ -39,7 +39,7 @@ def run_sample(name: str, server: EmbeddedServer, image: Path) -> str:
     "sample", ["responses_image_search.py", "responses_image_search_stream.py"]
 )
 def test_upstream_sample_prints_hits_answer_and_tool_statistics(
-    sample: str, embedded_server: EmbeddedServer, catalog_photo: Path
+    sample: str, embedded_server: TestingServer, catalog_photo: Path
 ) -> None:
     output = run_sample(sample, embedded_server, catalog_photo)
 

@@ -10,8 +10,8 @@ from langchain_tests.integration_tests import ToolsIntegrationTests
 from langchain_tests.unit_tests import ToolsUnitTests
 
 from langchain_qwen_imagesearch import QwenImageSearchTool
-from langchain_qwen_imagesearch.server.catalog import demo_catalog_dir
-from langchain_qwen_imagesearch.server.runner import EmbeddedServer
+from langchain_qwen_imagesearch.server import demo_catalog_dir
+from langchain_qwen_imagesearch.server.testing import TestingServer
 
 EXAMPLE_ARGS = {
     "image": str(demo_catalog_dir() / "tabby_cat_chelsea.jpg"),
@@ -39,7 +39,7 @@ class TestQwenImageSearchToolUnit(ToolsUnitTests):
 
 class TestQwenImageSearchToolIntegration(ToolsIntegrationTests):
     @pytest.fixture(autouse=True)
-    def _environment(self, dashscope_env: EmbeddedServer) -> None:
+    def _environment(self, dashscope_env: TestingServer) -> None:
         """Zero-argument construction, pointed at the embedded server."""
 
     @property

@@ -7,8 +7,11 @@ import warnings
 import pytest
 from pydantic import SecretStr
 
-from langchain_qwen_imagesearch import ConfigurationError, ImageSearchClient
-from langchain_qwen_imagesearch.config import DEFAULT_TIMEOUT_SECONDS
+from langchain_qwen_imagesearch import (
+    DEFAULT_TIMEOUT_SECONDS,
+    ConfigurationError,
+    ImageSearchClient,
+)
 
 BEIJING = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 SINGAPORE = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"

@@ -1,4 +1,6 @@
-"""The stream accumulator, fed wire events shaped exactly like the reference's examples."""
+"""Streams as the service sends them (docs/protocol.md#streaming), through the public client
+over an in-process transport: typed progress, the same result as a non-streamed call, and
+typed errors."""
 
 from __future__ import annotations
 
@@ -6,24 +8,24 @@ import json
 from typing import Any
 
 import pytest
+from PIL import Image
 
-from langchain_qwen_imagesearch.errors import (
+from langchain_qwen_imagesearch import (
+    AnswerDelta,
+    ImageSearchEvent,
+    ImageSearchResult,
     IncompleteResponseError,
     InvalidRequestError,
     RateLimitError,
-    ServerError,
-)
-from langchain_qwen_imagesearch.events import (
-    AnswerDelta,
     SearchCompleted,
     SearchFinished,
     SearchStarted,
+    ServerError,
 )
-from langchain_qwen_imagesearch.outcome import SearchContext, finish
-from langchain_qwen_imagesearch.protocol import ResponseObject
-from langchain_qwen_imagesearch.streaming import StreamAccumulator
+from tests.unit.wire import Wire
 
-CONTEXT = SearchContext(model="qwen3.7-plus", query="Find similar landscapes", inputs=[])
+QUERY = "Find similar landscapes"
+IMAGE = Image.new("RGB", (64, 48), "teal")
 HITS = [
     {"title": "Serene Asian Landscape", "url": "https://example.com/a.jpg", "index": 1},
     {"title": "QingMing Notice", "url": "https://example.com/b.jpg", "index": 2},
@@ -73,7 +75,7 @@ def full_response(answer: str) -> dict[str, Any]:
 
 
 def clean_stream(answer_pieces: list[str]) -> list[dict[str, Any]]:
-    """A stream in the documented order (reference, "Streaming")."""
+    """A stream in the documented order (docs/protocol.md#streaming)."""
     answer = "".join(answer_pieces)
     opening = {"id": "resp_1", "status": "queued", "model": "qwen3.7-plus", "output": []}
     where = {"item_id": "msg_m1", "output_index": 1, "content_index": 0}
@@ -96,7 +98,7 @@ def clean_stream(answer_pieces: list[str]) -> list[dict[str, Any]]:
 
 
 def sloppy_stream(answer_pieces: list[str]) -> list[dict[str, Any]]:
-    """Every sloppiness the reference lists, at once."""
+    """Every sloppiness docs/protocol.md#stream-quirks lists, at once."""
     answer = "".join(answer_pieces)
     events: list[dict[str, Any]] = [
         {"type": "response.created", "response": {"id": "resp_1", "model": "", "status": "queued"}},
@@ -121,13 +123,20 @@ def sloppy_stream(answer_pieces: list[str]) -> list[dict[str, Any]]:
     return events
 
 
-def feed_all(events: list[dict[str, Any]]) -> list[Any]:
-    accumulator = StreamAccumulator(CONTEXT)
-    return [typed for event in events for typed in accumulator.feed(event)]
+def streamed(wire: Wire, events: list[dict[str, Any]]) -> list[ImageSearchEvent]:
+    """The typed events the client yields for a stream of ``events``."""
+    wire.answer_stream(events)
+    return list(wire.client(max_retries=0).stream(IMAGE, query=QUERY))
 
 
-def test_a_clean_stream_gives_progress_then_the_non_streamed_result() -> None:
-    typed = feed_all(clean_stream(["OK. I have ", "found ", "two images."]))
+def not_streamed(wire: Wire, payload: dict[str, Any]) -> ImageSearchResult:
+    """The result the client returns for a non-streamed answer of ``payload``."""
+    wire.answer_json(payload)
+    return wire.client(max_retries=0).search(IMAGE, query=QUERY)
+
+
+def test_a_clean_stream_gives_progress_then_the_non_streamed_result(wire: Wire) -> None:
+    typed = streamed(wire, clean_stream(["OK. I have ", "found ", "two images."]))
 
     assert isinstance(typed[0], SearchStarted) and typed[0].img_idx == 0
     assert typed[0].bbox == [0, 0, 1000, 1000]
@@ -140,20 +149,18 @@ def test_a_clean_stream_gives_progress_then_the_non_streamed_result() -> None:
     ]
     completed = typed[-1]
     assert isinstance(completed, SearchCompleted)
-    expected = finish(
-        ResponseObject.model_validate(full_response("OK. I have found two images.")),
-        CONTEXT,
-        raw=full_response("OK. I have found two images."),
-    )
+    expected = not_streamed(wire, full_response("OK. I have found two images."))
     assert completed.result == expected
 
 
-def test_a_sloppy_stream_gives_the_same_result_as_the_full_response() -> None:
+def test_a_sloppy_stream_gives_the_same_result_as_the_full_response(wire: Wire) -> None:
     answer = "OK. I have found two images."
-    typed = feed_all(sloppy_stream(["OK. I have ", "found two images."]))
+    typed = streamed(wire, sloppy_stream(["OK. I have ", "found two images."]))
 
-    result = typed[-1].result
-    expected = finish(ResponseObject.model_validate(full_response(answer)), CONTEXT)
+    completed = typed[-1]
+    assert isinstance(completed, SearchCompleted)
+    result = completed.result
+    expected = not_streamed(wire, full_response(answer))
     assert result.model_dump(exclude={"raw"}) == expected.model_dump(exclude={"raw"})
     assert result.model == "qwen3.7-plus"  # neither created nor completed named it
     assert result.usage.tool_calls == {"image_search": 1}
@@ -161,24 +168,29 @@ def test_a_sloppy_stream_gives_the_same_result_as_the_full_response() -> None:
     assert [item["type"] for item in result.raw["output"]] == ["image_search_call", "message"]
 
 
-def test_deltas_are_the_answer_when_the_message_is_never_reported_done() -> None:
+def final_result(events: list[ImageSearchEvent]) -> ImageSearchResult:
+    assert isinstance(events[-1], SearchCompleted)
+    return events[-1].result
+
+
+def test_deltas_are_the_answer_when_the_message_is_never_reported_done(wire: Wire) -> None:
     events = [
         e
         for e in sloppy_stream(["part one, ", "part two"])
         if e.get("item", {}).get("type") != "message"
     ]
 
-    assert feed_all(events)[-1].result.answer == "part one, part two"
+    assert final_result(streamed(wire, events)).answer == "part one, part two"
 
 
-def test_items_without_ids_are_kept_apart_by_output_index() -> None:
+def test_items_without_ids_are_kept_apart_by_output_index(wire: Wire) -> None:
     events = clean_stream(["done"])
     for event in events:
         if "item" in event:
             event["item"] = {key: value for key, value in event["item"].items() if key != "id"}
         event.get("response", {}).pop("output", None)
 
-    result = feed_all(events)[-1].result
+    result = final_result(streamed(wire, events))
     assert [call.hits[0].title for call in result.calls] == ["Serene Asian Landscape"]
     assert result.answer == "done"
 
@@ -226,23 +238,38 @@ def test_items_without_ids_are_kept_apart_by_output_index() -> None:
     ids=["failed-rate-limit", "failed-bad-url", "bare-error", "incomplete"],
 )
 def test_terminal_failures_raise_typed_errors(
-    event: dict[str, Any], error_type: type[Exception]
+    wire: Wire, event: dict[str, Any], error_type: type[Exception]
 ) -> None:
-    accumulator = StreamAccumulator(CONTEXT, request_id="req-1")
-    accumulator.feed(clean_stream(["x"])[0])
+    wire.answer_stream([clean_stream(["x"])[0], event], request_id="req-1")
 
     with pytest.raises(error_type) as raised:
-        accumulator.feed(event)
+        list(wire.client(max_retries=0).stream(IMAGE, query=QUERY))
     assert getattr(raised.value, "request_id", None) == "req-1"
-    assert not accumulator.emitted
 
 
-def test_only_user_visible_events_count_as_emitted() -> None:
-    accumulator = StreamAccumulator(CONTEXT)
+def test_a_failure_before_any_progress_is_retried(wire: Wire) -> None:
+    """Nothing the caller saw would be repeated, so a transient failure is retried."""
     stream = clean_stream(["x"])
+    failed = {"type": "error", "code": "InternalError", "message": "An internal error."}
+    wire.answer_stream([stream[0], stream[1], failed])
+    wire.answer_stream(stream)
 
-    accumulator.feed(stream[0])
-    accumulator.feed(stream[1])
-    assert not accumulator.emitted
-    accumulator.feed(stream[2])
-    assert accumulator.emitted
+    events = list(wire.client(max_retries=1, retry_backoff=0).stream(IMAGE, query=QUERY))
+
+    assert final_result(events).answer == "x"
+    assert len(wire.bodies) == 2
+
+
+def test_a_failure_after_progress_was_shown_is_not_retried(wire: Wire) -> None:
+    """The caller already saw a search start: a retry would show it twice."""
+    stream = clean_stream(["x"])
+    failed = {"type": "error", "code": "InternalError", "message": "An internal error."}
+    wire.answer_stream([*stream[:3], failed])
+    wire.answer_stream(stream)
+    seen: list[ImageSearchEvent] = []
+
+    with pytest.raises(ServerError):
+        for event in wire.client(max_retries=1, retry_backoff=0).stream(IMAGE, query=QUERY):
+            seen.append(event)
+    assert [type(event) for event in seen] == [SearchStarted]
+    assert len(wire.bodies) == 1

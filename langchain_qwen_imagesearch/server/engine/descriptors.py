@@ -19,7 +19,7 @@ Pictures are resampled to at most 128 pixels a side, keeping their aspect ratio 
 orientations are true angles. Black or white fill along the borders (the corners of a rotated
 copy, padding) is painted in the picture's mean colour, and the grids weigh their centre more
 than their corners, where crops cut. Mirror invariance is left to the search:
-``image_and_mirror_features`` gives both orientations and the catalog keeps the better score.
+``image_and_mirror_descriptors`` gives both orientations and the catalog keeps the better score.
 Every vector is L2-normalised, so the dot product of two descriptors is their cosine similarity.
 """
 
@@ -31,13 +31,13 @@ from PIL import Image, ImageOps
 
 FloatArray = NDArray[np.float32]
 
-FEATURE_VERSION = 1
+DESCRIPTOR_VERSION = 1
 """Bumped whenever descriptors change; catalogs built with another version are re-indexed."""
 
 WORKING_SIZE = 128
 """Longest side of the working image every picture is resampled to."""
 
-MAX_ASPECT_RATIO = 4.0
+MAX_WORKING_ASPECT = 4.0
 """Wider (or taller) pictures are squeezed to this aspect ratio in the working image."""
 
 FILL_TOLERANCE = 0.04
@@ -55,7 +55,7 @@ SATURATION_BINS = 3
 TEXTURE_SCALES = 3
 STRENGTH_BINS = 8
 
-FEATURE_DIM = (
+DESCRIPTOR_DIM = (
     INTENSITY_GRID**2
     + 2 * CHROMA_GRID**2
     + EDGE_GRID**2 * ORIENTATIONS
@@ -97,19 +97,19 @@ _EPS = 1e-6
 _EXIF_ORIENTATION = 0x0112
 
 
-def image_features(image: Image.Image) -> FloatArray:
-    """The L2-normalised descriptor of ``image``: float32, ``FEATURE_DIM`` values."""
+def image_descriptor(image: Image.Image) -> FloatArray:
+    """The L2-normalised descriptor of ``image``: float32, ``DESCRIPTOR_DIM`` values."""
     return _describe(_working_rgb(image))
 
 
-def image_and_mirror_features(image: Image.Image) -> FloatArray:
-    """Descriptors of ``image`` and of its horizontal mirror, as a ``(2, FEATURE_DIM)`` matrix.
+def image_and_mirror_descriptors(image: Image.Image) -> FloatArray:
+    """Descriptors of ``image`` and of its horizontal mirror, as a ``(2, DESCRIPTOR_DIM)`` matrix.
 
     Searching with both and keeping the better score of each entry finds mirrored copies.
     Mirroring only moves values around in the descriptor (cells swap sides, orientations
     reflect), so the mirror's descriptor is a permutation of the original's: no second pass.
     """
-    vector = image_features(image)
+    vector = image_descriptor(image)
     return np.stack([vector, vector[_MIRROR_PERMUTATION]])
 
 
@@ -142,7 +142,7 @@ _MIRROR_PERMUTATION = _mirror_permutation()
 def _working_rgb(image: Image.Image) -> FloatArray:
     """Upright RGB pixels in [0, 1], resampled to at most ``WORKING_SIZE`` pixels a side.
 
-    The aspect ratio is kept (up to ``MAX_ASPECT_RATIO``) so that pixels stay square and
+    The aspect ratio is kept (up to ``MAX_WORKING_ASPECT``) so that pixels stay square and
     gradient orientations are the picture's true angles; grids are laid over the picture in
     relative coordinates, so their cells are as wide and as tall as the picture is.
     """
@@ -185,7 +185,7 @@ def _neutralise_fill(rgb: FloatArray) -> FloatArray:
 
 def _working_size(width: int, height: int) -> tuple[int, int]:
     """Width and height of the working image: longest side ``WORKING_SIZE``, aspect kept."""
-    aspect = min(max(width / height, 1 / MAX_ASPECT_RATIO), MAX_ASPECT_RATIO)
+    aspect = min(max(width / height, 1 / MAX_WORKING_ASPECT), MAX_WORKING_ASPECT)
     short = max(_SIDE_STEP, round(WORKING_SIZE / max(aspect, 1 / aspect) / _SIDE_STEP) * _SIDE_STEP)
     return (WORKING_SIZE, short) if aspect >= 1 else (short, WORKING_SIZE)
 

@@ -1,11 +1,12 @@
-"""The upstream's stream sloppiness, reproduced on demand so tolerant clients can be tested.
+"""The upstream's stream sloppiness, reproduced so that tolerant clients can be tested.
 
-Each quirk is one the reference lists as seen in the upstream's own examples.
+Each quirk is one docs/protocol.md#stream-quirks lists as seen in the upstream's own
+examples; streams only, where it was seen.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from starlette.types import ASGIApp
 
 from langchain_qwen_imagesearch.protocol import (
     IMAGE_SEARCH_CALL,
@@ -14,19 +15,34 @@ from langchain_qwen_imagesearch.protocol import (
     ResponseObject,
     StreamEvent,
 )
+from langchain_qwen_imagesearch.server.testing.rewriting import (
+    RequestBody,
+    Rewrite,
+    RewritingMiddleware,
+)
 
 UNKNOWN_EVENT_TYPE = "response.x_keepalive"
 SEQUENCE_GAP_EVERY = 4
+
+
+def sloppy_streams(app: ASGIApp) -> ASGIApp:
+    """``app`` with every streamed answer sent the way the upstream has been seen to."""
+
+    def rewrite_for(body: RequestBody) -> Rewrite | None:
+        return _SloppyRewrite() if body.get("stream") else None
+
+    return RewritingMiddleware(app, rewrite_for)
 
 
 def _as_text_part(part: OutputTextPart | None) -> OutputTextPart | None:
     return part.model_copy(update={"type": "text"}) if part is not None else None
 
 
-async def sloppy_stream(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
-    """Rewrite a clean event stream the way the upstream has been seen to send it."""
-    sequence = 0
-    async for event in events:
+class _SloppyRewrite(Rewrite):
+    def __init__(self) -> None:
+        self._sequence = 0
+
+    async def event(self, event: StreamEvent) -> list[StreamEvent]:
         changes: dict[str, object] = {}
         if event.type == "response.created" and event.response is not None:
             changes["response"] = event.response.model_copy(update={"model": ""})
@@ -45,11 +61,12 @@ async def sloppy_stream(events: AsyncIterator[StreamEvent]) -> AsyncIterator[Str
             changes["response"] = ResponseObject(
                 id=whole.id, status=whole.status, usage=whole.usage
             )
-        if sequence % SEQUENCE_GAP_EVERY == SEQUENCE_GAP_EVERY - 1:
-            sequence += 1
-        changes["sequence_number"] = sequence
-        sequence += 1
-        yield event.model_copy(update=changes)
+        if self._sequence % SEQUENCE_GAP_EVERY == SEQUENCE_GAP_EVERY - 1:
+            self._sequence += 1
+        changes["sequence_number"] = self._sequence
+        self._sequence += 1
+        sent = [event.model_copy(update=changes)]
         if event.type == "response.in_progress":
-            yield StreamEvent(type=UNKNOWN_EVENT_TYPE, sequence_number=sequence)
-            sequence += 1
+            sent.append(StreamEvent(type=UNKNOWN_EVENT_TYPE, sequence_number=self._sequence))
+            self._sequence += 1
+        return sent

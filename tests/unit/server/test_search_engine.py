@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
-from langchain_qwen_imagesearch.server.catalog import (
-    MAX_HITS,
+from langchain_qwen_imagesearch.protocol import MAX_HITS_PER_SEARCH
+from langchain_qwen_imagesearch.server import (
     Catalog,
     CatalogEntry,
     CatalogError,
@@ -23,14 +23,14 @@ from langchain_qwen_imagesearch.server.catalog import (
     IndexReport,
     build_catalog,
     demo_catalog_dir,
-    title_from_file_name,
 )
-from langchain_qwen_imagesearch.server.features import (
-    FEATURE_DIM,
-    image_and_mirror_features,
-    image_features,
+from langchain_qwen_imagesearch.server.engine.descriptors import (
+    DESCRIPTOR_DIM,
+    image_and_mirror_descriptors,
+    image_descriptor,
 )
-from langchain_qwen_imagesearch.server.index import VectorIndex
+from langchain_qwen_imagesearch.server.engine.vector_index import VectorIndex
+from langchain_qwen_imagesearch.server.indexer import title_from_file_name
 
 DEMO_PHOTOS = sorted(demo_catalog_dir().glob("*.jpg"))
 
@@ -176,7 +176,7 @@ def test_hits_are_best_first_within_the_limit(demo: Catalog) -> None:
     assert scores == sorted(scores, reverse=True)
     assert all(-1.0 <= score <= 1.0 for score in scores)
     assert len(demo.search(query, limit=1)) == 1
-    for limit in (0, MAX_HITS + 1):
+    for limit in (0, MAX_HITS_PER_SEARCH + 1):
         with pytest.raises(ValueError, match="limit"):
             demo.search(query, limit=limit)
 
@@ -190,9 +190,9 @@ def test_the_hit_rule_drops_entries_far_below_the_best() -> None:
 
 def test_a_mirrored_picture_has_the_mirrored_descriptor() -> None:
     image = photo("astronaut")
-    original, mirrored = image_and_mirror_features(image)
-    direct = image_features(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
-    assert original.shape == (FEATURE_DIM,) and original.dtype == np.float32
+    original, mirrored = image_and_mirror_descriptors(image)
+    direct = image_descriptor(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    assert original.shape == (DESCRIPTOR_DIM,) and original.dtype == np.float32
     assert float(np.linalg.norm(original)) == pytest.approx(1.0, abs=1e-5)
     assert float(mirrored @ direct) > 0.999
 
@@ -200,8 +200,8 @@ def test_a_mirrored_picture_has_the_mirrored_descriptor() -> None:
 @pytest.mark.parametrize("mode", ["L", "P", "RGBA", "CMYK", "I", "F", "1"])
 def test_any_image_mode_is_described(mode: str) -> None:
     image = photo("coffee").convert(mode)
-    vector = image_features(image)
-    assert vector.shape == (FEATURE_DIM,)
+    vector = image_descriptor(image)
+    assert vector.shape == (DESCRIPTOR_DIM,)
     assert np.isfinite(vector).all()
 
 
@@ -328,17 +328,17 @@ def test_progress_is_shown_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_a_catalog_from_ready_vectors_is_searchable() -> None:
     rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(1000, FEATURE_DIM)).astype(np.float32)
+    vectors = rng.normal(size=(1000, DESCRIPTOR_DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     entries = [
         CatalogEntry(id=f"e{i}", title=f"Entry {i}", path=None, source_url=None, sha256="0" * 64)
         for i in range(1000)
     ]
-    catalog = Catalog(entries, vectors, "(in memory)")
+    catalog = Catalog(entries, vectors)
     matches = catalog.search_vectors(vectors[123])
     assert [match.entry.id for match in matches] == ["e123"]
     with pytest.raises(ValueError, match="entries"):
-        Catalog(entries[:10], vectors, "(in memory)")
+        Catalog(entries[:10], vectors)
 
 
 def test_the_index_returns_the_best_rows_above_a_floor() -> None:

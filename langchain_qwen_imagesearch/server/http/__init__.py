@@ -1,0 +1,1 @@
+"""The HTTP room: the Starlette app, its routes, authentication and wire rendering."""

@@ -1,0 +1,1 @@
+"""The store: catalog files on disk (one reader, one writer) and source-folder manifests."""
