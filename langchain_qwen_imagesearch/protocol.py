@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 IMAGE_SEARCH_TOOL = "image_search"
 IMAGE_SEARCH_CALL = "image_search_call"
+# The model's own tools, beside the built-in one (docs/protocol.md#request).
+FUNCTION_TOOL = "function"
+FUNCTION_CALL = "function_call"
+FUNCTION_CALL_OUTPUT = "function_call_output"
 
 # Upstream image limits (docs/protocol.md#image-limits).
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -123,28 +127,95 @@ class InputMessage(WireModel):
         return "\n".join(part.text for part in self.content if isinstance(part, InputText))
 
 
-class ToolSpec(WireModel):
+class FunctionCallItem(WireModel):
+    """A call of one of the caller's function tools: in the output, and sent back as input
+    (then without ``id`` and ``status``) beside its output."""
+
+    id: str | None = None
+    type: Literal["function_call"] = "function_call"
+    call_id: str = ""
+    name: str = ""
+    arguments: str = "{}"
+    status: str | None = None
+
+
+class FunctionCallOutputItem(WireModel):
+    """What the caller's function returned for ``call_id``, sent as input."""
+
+    type: Literal["function_call_output"] = "function_call_output"
+    call_id: str = ""
+    output: str = ""
+
+
+class OtherInputItem(WireModel):
     type: str
+
+
+def _input_item_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        kind, has_role = value.get("type"), "role" in value
+    else:
+        kind, has_role = getattr(value, "type", None), hasattr(value, "role")
+    if has_role or kind == "message":
+        return "message"
+    return kind if kind in (FUNCTION_CALL, FUNCTION_CALL_OUTPUT) else "other"
+
+
+InputItem = Annotated[
+    Annotated[InputMessage, Tag("message")]
+    | Annotated[FunctionCallItem, Tag(FUNCTION_CALL)]
+    | Annotated[FunctionCallOutputItem, Tag(FUNCTION_CALL_OUTPUT)]
+    | Annotated[OtherInputItem, Tag("other")],
+    Discriminator(_input_item_kind),
+]
+
+
+class ToolSpec(WireModel):
+    """``{"type": "image_search"}``, or a function tool with its name and JSON schema."""
+
+    type: str
+    name: str | None = None
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
 
 
 class ResponsesRequest(WireModel):
     model: str
-    input: str | list[InputMessage]
+    input: str | list[InputItem]
     tools: list[ToolSpec] = Field(default_factory=list)
+    tool_choice: str | dict[str, Any] | None = None
     stream: bool = False
     instructions: str | None = None
 
     def messages(self) -> list[InputMessage]:
         if isinstance(self.input, str):
             return [InputMessage(role="user", content=self.input)]
-        return self.input
+        return [item for item in self.input if isinstance(item, InputMessage)]
 
     def input_images(self) -> list[InputImage]:
         """Every input image in request order; ``img_idx`` indexes this list."""
         return [image for message in self.messages() for image in message.images()]
 
     def user_text(self) -> str:
+        """The text of every user message, in order."""
         return "\n".join(m.text() for m in self.messages() if m.role == "user" and m.text())
+
+    def latest_user_text(self) -> str:
+        """The text of the latest user message (what this turn asks)."""
+        users = [m for m in self.messages() if m.role == "user"]
+        return users[-1].text() if users else ""
+
+    def latest_images(self) -> list[int]:
+        """Positions in ``input_images()`` of the images of the latest message holding any:
+        what a turn that brings images asks to search."""
+        first = 0
+        latest: list[int] = []
+        for message in self.messages():
+            count = len(message.images())
+            if count:
+                latest = list(range(first, first + count))
+            first += count
+        return latest
 
     def has_tool(self, name: str) -> bool:
         return any(tool.type == name for tool in self.tools)
@@ -244,12 +315,13 @@ class OtherItem(WireModel):
 
 def _item_kind(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in ("reasoning", IMAGE_SEARCH_CALL, "message") else "other"
+    return kind if kind in ("reasoning", IMAGE_SEARCH_CALL, FUNCTION_CALL, "message") else "other"
 
 
 OutputItem = Annotated[
     Annotated[ReasoningItem, Tag("reasoning")]
     | Annotated[ImageSearchCallItem, Tag(IMAGE_SEARCH_CALL)]
+    | Annotated[FunctionCallItem, Tag(FUNCTION_CALL)]
     | Annotated[MessageItem, Tag("message")]
     | Annotated[OtherItem, Tag("other")],
     Discriminator(_item_kind),
@@ -301,6 +373,9 @@ class ResponseObject(WireModel):
 
     def image_search_calls(self) -> list[ImageSearchCallItem]:
         return [item for item in self.output if isinstance(item, ImageSearchCallItem)]
+
+    def function_calls(self) -> list[FunctionCallItem]:
+        return [item for item in self.output if isinstance(item, FunctionCallItem)]
 
 
 # --------------------------------------------------------------------------- streaming

@@ -5,7 +5,18 @@ it shares only ``langchain_qwen_imagesearch.protocol`` with the server. Its modu
 private: this list is its whole public interface.
 """
 
-from langchain_qwen_imagesearch.client._client import Images, ImageSearchClient
+from langchain_qwen_imagesearch.client._client import (
+    AsyncHttpClient,
+    HttpClient,
+    Images,
+    ImageSearchClient,
+)
+from langchain_qwen_imagesearch.client._conversation import (
+    ConversationItem,
+    FunctionResult,
+    FunctionTool,
+    Turn,
+)
 from langchain_qwen_imagesearch.client._errors import (
     APIConnectionError,
     APIError,
@@ -34,8 +45,9 @@ from langchain_qwen_imagesearch.client._events import (
     SearchStarted,
 )
 from langchain_qwen_imagesearch.client._images import ImageInput
-from langchain_qwen_imagesearch.client._request import DEFAULT_QUERY, PreparedSearch
+from langchain_qwen_imagesearch.client._request import DEFAULT_QUERY, PreparedRequest, ToolChoice
 from langchain_qwen_imagesearch.client._results import (
+    FunctionCall,
     ImageHit,
     ImageSearchCall,
     ImageSearchResult,
@@ -48,21 +60,29 @@ from langchain_qwen_imagesearch.client._settings import (
     DEFAULT_TIMEOUT_SECONDS,
     ClientSettings,
 )
+from langchain_qwen_imagesearch.protocol import DEFAULT_MODEL
 
 __all__ = [
     "API_KEY_ENV",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MODEL",
     "DEFAULT_QUERY",
     "DEFAULT_TIMEOUT_SECONDS",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
     "AnswerDelta",
+    "AsyncHttpClient",
     "AuthenticationError",
     "BillingError",
     "ClientSettings",
     "ConfigurationError",
     "ContentModerationError",
+    "ConversationItem",
+    "FunctionCall",
+    "FunctionResult",
+    "FunctionTool",
+    "HttpClient",
     "ImageHit",
     "ImageInput",
     "ImageInputError",
@@ -78,7 +98,7 @@ __all__ = [
     "NoImageError",
     "PermissionDeniedError",
     "PreparedImageInfo",
-    "PreparedSearch",
+    "PreparedRequest",
     "RateLimitError",
     "ResponseFailedError",
     "SearchCompleted",
@@ -86,5 +106,7 @@ __all__ = [
     "SearchStarted",
     "ServerError",
     "ServiceUnavailableError",
+    "ToolChoice",
+    "Turn",
     "Usage",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -23,6 +24,7 @@ import openai
 from pydantic import SecretStr
 from typing_extensions import Self
 
+from langchain_qwen_imagesearch.client._conversation import ConversationItem, FunctionTool, Turn
 from langchain_qwen_imagesearch.client._errors import (
     APIConnectionError,
     APIError,
@@ -32,14 +34,15 @@ from langchain_qwen_imagesearch.client._errors import (
     make_api_error,
 )
 from langchain_qwen_imagesearch.client._events import ImageSearchEvent
-from langchain_qwen_imagesearch.client._images import ImageInput, prepare_images
-from langchain_qwen_imagesearch.client._request import PreparedSearch
+from langchain_qwen_imagesearch.client._images import ImageInput, image_list
+from langchain_qwen_imagesearch.client._request import PreparedRequest, ToolChoice
 from langchain_qwen_imagesearch.client._results import ImageSearchResult
 from langchain_qwen_imagesearch.client._retry import RetryPolicy, parse_retry_after
 from langchain_qwen_imagesearch.client._settings import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_RETRY_BACKOFF_SECONDS,
     ClientSettings,
+    resolve_model,
 )
 from langchain_qwen_imagesearch.client._stream import StreamAccumulator
 
@@ -47,6 +50,10 @@ RESPONSES_PATH = "/responses"
 
 Images: TypeAlias = ImageInput | Sequence[ImageInput]
 """One image or several, as ``search`` and ``stream`` take them."""
+
+HttpClient: TypeAlias = httpx2.Client
+"""The HTTP client the OpenAI SDK sends through (``httpx2``): proxies, TLS, test transports."""
+AsyncHttpClient: TypeAlias = httpx2.AsyncClient
 
 
 class _SDKOptions(TypedDict):
@@ -81,8 +88,8 @@ class ImageSearchClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         enable_thinking: bool | None = None,
         retry_backoff: float = DEFAULT_RETRY_BACKOFF_SECONDS,
-        http_client: httpx2.Client | None = None,
-        http_async_client: httpx2.AsyncClient | None = None,
+        http_client: HttpClient | None = None,
+        http_async_client: AsyncHttpClient | None = None,
     ) -> None:
         self.settings = ClientSettings.resolve(
             api_key=api_key,
@@ -125,53 +132,78 @@ class ImageSearchClient:
 
     # ------------------------------------------------------------------ preparing
 
-    def prepare(self, images: Images, query: str | None = None) -> PreparedSearch:
+    def prepare(
+        self, images: Images, query: str | None = None, *, model: str | None = None
+    ) -> PreparedRequest:
         """Read, check and encode the images once; the result can be sent by ``search``,
-        ``stream`` and their async twins, and carries the search's ``cache_key``."""
-        return PreparedSearch.build(
-            prepare_images(images),
-            query,
-            model=self.settings.model,
+        ``stream`` and their async twins, and carries the search's ``cache_key``. ``model``
+        overrides the client's model for this search."""
+        return self.prepare_conversation(
+            [Turn("user", query or "", image_list(images))], image_search=True, model=model
+        )
+
+    def prepare_conversation(
+        self,
+        conversation: Sequence[ConversationItem],
+        *,
+        image_search: bool = True,
+        functions: Sequence[FunctionTool] = (),
+        tool_choice: ToolChoice = None,
+        model: str | None = None,
+    ) -> PreparedRequest:
+        """A request for a whole conversation (turns, and earlier function calls with their
+        results), offering the model the image search and the caller's ``functions``.
+
+        With ``image_search`` the conversation must hold an image. Send it with ``search`` or
+        ``stream``; the result's ``function_calls`` are the model's calls of ``functions``.
+        """
+        return PreparedRequest.build(
+            conversation,
+            image_search=image_search,
+            functions=functions,
+            tool_choice=tool_choice,
+            model=resolve_model(model) if model else self.settings.model,
             base_url=self.settings.base_url,
             enable_thinking=self.settings.enable_thinking,
         )
 
-    async def aprepare(self, images: Images, query: str | None = None) -> PreparedSearch:
+    async def aprepare(
+        self, images: Images, query: str | None = None, *, model: str | None = None
+    ) -> PreparedRequest:
         """``prepare`` off the event loop: reading and converting images blocks."""
-        return await asyncio.to_thread(self.prepare, images, query)
+        return await asyncio.to_thread(functools.partial(self.prepare, model=model), images, query)
 
-    def _prepared(self, images: Images | PreparedSearch, query: str | None) -> PreparedSearch:
-        if not isinstance(images, PreparedSearch):
+    def _prepared(self, images: Images | PreparedRequest, query: str | None) -> PreparedRequest:
+        if not isinstance(images, PreparedRequest):
             return self.prepare(images, query)
         return self._checked(images, query)
 
     async def _aprepared(
-        self, images: Images | PreparedSearch, query: str | None
-    ) -> PreparedSearch:
-        if not isinstance(images, PreparedSearch):
+        self, images: Images | PreparedRequest, query: str | None
+    ) -> PreparedRequest:
+        if not isinstance(images, PreparedRequest):
             return await self.aprepare(images, query)
         return self._checked(images, query)
 
-    def _checked(self, search: PreparedSearch, query: str | None) -> PreparedSearch:
+    def _checked(self, search: PreparedRequest, query: str | None) -> PreparedRequest:
         if query is not None:
             raise ConfigurationError(
-                "a prepared search already holds its query: pass query=... to prepare() instead"
+                "a prepared request already holds its query: pass query=... to prepare() instead"
             )
-        if (search.model, search.base_url) != (self.settings.model, self.settings.base_url):
+        if search.base_url != self.settings.base_url:
             raise ConfigurationError(
-                f"this search was prepared for {search.model} at {search.base_url}, not for "
-                f"this client's {self.settings.model} at {self.settings.base_url}: prepare it "
-                "with the client that sends it"
+                f"this request was prepared for {search.base_url}, not for this client's "
+                f"{self.settings.base_url}: prepare it with the client that sends it"
             )
         return search
 
     # ------------------------------------------------------------------ sync
 
     def search(
-        self, images: Images | PreparedSearch, query: str | None = None
+        self, images: Images | PreparedRequest, query: str | None = None
     ) -> ImageSearchResult:
-        """Search by one image or several (or a prepared search); ``query`` says what to
-        look for."""
+        """Search by one image or several (or send a prepared request); ``query`` says what
+        to look for."""
         search = self._prepared(images, query)
         attempts = self._retry.attempts()
         while True:
@@ -183,7 +215,7 @@ class ImageSearchClient:
                 time.sleep(attempts.wait_before_retry(error))
 
     def stream(
-        self, images: Images | PreparedSearch, query: str | None = None
+        self, images: Images | PreparedRequest, query: str | None = None
     ) -> Iterator[ImageSearchEvent]:
         """Typed events as the search runs; the last, ``SearchCompleted``, holds the result.
 
@@ -235,7 +267,7 @@ class ImageSearchClient:
     # ------------------------------------------------------------------ async
 
     async def asearch(
-        self, images: Images | PreparedSearch, query: str | None = None
+        self, images: Images | PreparedRequest, query: str | None = None
     ) -> ImageSearchResult:
         """``search`` without blocking the event loop (images are prepared in a thread)."""
         search = await self._aprepared(images, query)
@@ -251,7 +283,7 @@ class ImageSearchClient:
                 await asyncio.sleep(attempts.wait_before_retry(error))
 
     async def astream(
-        self, images: Images | PreparedSearch, query: str | None = None
+        self, images: Images | PreparedRequest, query: str | None = None
     ) -> AsyncIterator[ImageSearchEvent]:
         """``stream`` as an async generator."""
         search = await self._aprepared(images, query)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from PIL import Image, ImageOps, UnidentifiedImageError
 from typing_extensions import TypeIs
 
-from langchain_qwen_imagesearch.client._errors import ImageInputError, NoImageError
+from langchain_qwen_imagesearch.client._errors import ImageInputError
 from langchain_qwen_imagesearch.client._results import PreparedImageInfo
 from langchain_qwen_imagesearch.protocol import MAX_ASPECT_RATIO, MAX_IMAGE_BYTES, MIN_IMAGE_SIDE
 
@@ -100,26 +100,13 @@ class _Source:
         return PreparedImage(image_url or _data_url(mime_type, data), info)
 
 
-def prepare_images(images: ImageInput | Sequence[ImageInput] | None) -> list[PreparedImage]:
-    """Prepare one image or several, in order; no image at all raises ``NoImageError``."""
+def image_list(images: ImageInput | Sequence[ImageInput] | None) -> list[ImageInput]:
+    """One image or several as a list (a string or bytes is one image, not a sequence)."""
     if images is None:
-        inputs: list[ImageInput] = []
-    elif _is_single(images):
-        inputs = [images]
-    else:
-        inputs = list(images)
-    if not inputs:
-        raise NoImageError(
-            "No image given: pass at least one image (an http(s) URL, a data: URL, a file "
-            "path, bytes, a binary file or a PIL image). Without one the service answers "
-            "without searching.",
-            limit="at least one image",
-        )
-    numbered = len(inputs) > 1
-    return [
-        prepare_image(image, position=f"image {n} of {len(inputs)}" if numbered else None)
-        for n, image in enumerate(inputs, start=1)
-    ]
+        return []
+    if _is_single(images):
+        return [images]
+    return list(images)
 
 
 def _is_single(value: ImageInput | Sequence[ImageInput]) -> TypeIs[ImageInput]:

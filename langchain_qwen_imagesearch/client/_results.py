@@ -48,6 +48,17 @@ class ImageSearchCall(BaseModel):
         )
 
 
+class FunctionCall(BaseModel):
+    """The model's call of one of the caller's function tools; ``arguments`` is JSON text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    call_id: str
+    name: str
+    arguments: str = "{}"
+    id: str | None = None
+
+
 class Usage(BaseModel):
     """Token usage and built-in tool calls; every field may be missing upstream."""
 
@@ -91,6 +102,9 @@ class ImageSearchResult(BaseModel):
     )
     calls: list[ImageSearchCall] = Field(default_factory=list)
     answer: str = Field(default="", description="the model's inference (text of the message items)")
+    function_calls: list[FunctionCall] = Field(
+        default_factory=list, description="calls of the caller's function tools, in order"
+    )
     usage: Usage = Field(default_factory=Usage)
     query: str | None = None
     inputs: list[PreparedImageInfo] = Field(default_factory=list)
@@ -120,6 +134,12 @@ class ImageSearchResult(BaseModel):
             hits=hits,
             calls=calls,
             answer=response.answer_text(),
+            function_calls=[
+                FunctionCall(
+                    call_id=item.call_id, name=item.name, arguments=item.arguments, id=item.id
+                )
+                for item in response.function_calls()
+            ],
             usage=_usage_of(response),
             query=query,
             inputs=inputs or [],

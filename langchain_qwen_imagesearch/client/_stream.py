@@ -26,7 +26,7 @@ from langchain_qwen_imagesearch.client._events import (
     SearchFinished,
     SearchStarted,
 )
-from langchain_qwen_imagesearch.client._request import PreparedSearch
+from langchain_qwen_imagesearch.client._request import PreparedRequest
 from langchain_qwen_imagesearch.client._results import ImageSearchCall, ImageSearchResult
 from langchain_qwen_imagesearch.protocol import (
     ImageSearchCallItem,
@@ -55,7 +55,7 @@ class StreamAccumulator:
     gives; ``response.failed``, ``response.incomplete`` and ``error`` raise typed errors.
     """
 
-    def __init__(self, search: PreparedSearch, *, request_id: str | None = None) -> None:
+    def __init__(self, search: PreparedRequest, *, request_id: str | None = None) -> None:
         self._search = search
         self.request_id = request_id
         self._opening = ResponseObject()

@@ -4,7 +4,6 @@ result cache, built on the client's public names only (no HTTP code here).
 Its modules are private: this list is its whole public interface.
 """
 
-from langchain_qwen_imagesearch.langchain._cache import ImageSearchCache, InMemoryImageSearchCache
 from langchain_qwen_imagesearch.langchain._chat import ChatQwenImageSearch
 from langchain_qwen_imagesearch.langchain._cost import (
     INTERNATIONAL_FEE_PER_1000_CALLS,
@@ -15,7 +14,11 @@ from langchain_qwen_imagesearch.langchain._cost import (
     get_image_search_callback,
 )
 from langchain_qwen_imagesearch.langchain._graph import create_image_search_node
-from langchain_qwen_imagesearch.langchain._messages import image_search_result
+from langchain_qwen_imagesearch.langchain._history import ImageSearchMode, portable_history
+from langchain_qwen_imagesearch.langchain._results import (
+    QwenImageSearchResult,
+    image_search_result,
+)
 from langchain_qwen_imagesearch.langchain._runnable import (
     ImageSearchInput,
     ImageSearchRequest,
@@ -34,13 +37,13 @@ __all__ = [
     "MAINLAND_FEE_PER_1000_CALLS",
     "USAGE_EVENT",
     "ChatQwenImageSearch",
-    "ImageSearchCache",
     "ImageSearchCostHandler",
     "ImageSearchInput",
+    "ImageSearchMode",
     "ImageSearchRequest",
     "ImageSearchToolInput",
-    "InMemoryImageSearchCache",
     "QwenImageSearch",
+    "QwenImageSearchResult",
     "QwenImageSearchResultsTool",
     "QwenImageSearchTool",
     "QwenImageSearchToolkit",
@@ -48,4 +51,5 @@ __all__ = [
     "create_image_search_node",
     "get_image_search_callback",
     "image_search_result",
+    "portable_history",
 ]

@@ -1,68 +1,51 @@
 """Result caching: repeating a search (same images, query, model and endpoint) costs nothing.
 
-Keys are ``PreparedSearch.cache_key``: they hash the image *content* as sent (local images
-by their encoded bytes, http(s) images by their URL, whose bytes are never downloaded here).
-A cached search is not billed, and the cost callback counts it apart.
+Any LangChain ``BaseCache`` holds the results: ``InMemoryCache`` in the process, or a
+persistent one (``SQLiteCache``, Redis, ...) across processes. Keys are
+``PreparedRequest.cache_key``: they hash the image *content* as sent (local images by their
+encoded bytes, http(s) images by their URL), the query, the model and the endpoint. Results
+are stored as their JSON and come back typed. A cached search is not billed, and the cost
+callback counts it apart.
 """
 
 from __future__ import annotations
 
-import threading
-from abc import ABC, abstractmethod
-from collections import OrderedDict
+from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.outputs import Generation
 
 from langchain_qwen_imagesearch.client import ImageSearchResult
+from langchain_qwen_imagesearch.langchain._results import QwenImageSearchResult
+
+# The "llm_string" half of the cache key: what kind of entry this is. Bumped when the
+# stored form changes, so a persistent cache never returns an entry it cannot read.
+CACHE_NAMESPACE = "langchain-qwen-imagesearch/result/v1"
 
 
-class ImageSearchCache(ABC):
-    """Where finished searches are kept. Lookups run inline, so keep them fast."""
-
-    @abstractmethod
-    def lookup(self, key: str) -> ImageSearchResult | None:
-        """The result stored under ``key``, or ``None``."""
-
-    @abstractmethod
-    def update(self, key: str, result: ImageSearchResult) -> None:
-        """Store ``result`` under ``key``."""
-
-    @abstractmethod
-    def clear(self) -> None:
-        """Forget every result."""
+def cached_result(found: RETURN_VAL_TYPE | None) -> QwenImageSearchResult | None:
+    """The result a cache lookup found, or ``None`` (also for an entry it cannot read)."""
+    if not found:
+        return None
+    try:
+        return QwenImageSearchResult.model_validate_json(found[0].text)
+    except ValueError:
+        return None
 
 
-class InMemoryImageSearchCache(ImageSearchCache):
-    """A thread-safe least-recently-used cache in this process.
+def cache_entry(result: ImageSearchResult) -> list[Generation]:
+    return [Generation(text=result.model_dump_json())]
 
-    ``maxsize=None`` keeps everything. Results are copied in and out, so a caller that
-    edits a result it got never changes what the cache returns next.
-    """
 
-    def __init__(self, maxsize: int | None = 1024) -> None:
-        if maxsize is not None and maxsize < 1:
-            raise ValueError(f"maxsize must be at least 1 (or None for no limit), not {maxsize}")
-        self.maxsize = maxsize
-        self._entries: OrderedDict[str, ImageSearchResult] = OrderedDict()
-        self._lock = threading.Lock()
+def lookup(cache: BaseCache, key: str) -> QwenImageSearchResult | None:
+    return cached_result(cache.lookup(key, CACHE_NAMESPACE))
 
-    def lookup(self, key: str) -> ImageSearchResult | None:
-        with self._lock:
-            result = self._entries.get(key)
-            if result is None:
-                return None
-            self._entries.move_to_end(key)
-        return result.model_copy(deep=True)
 
-    def update(self, key: str, result: ImageSearchResult) -> None:
-        stored = result.model_copy(deep=True)
-        with self._lock:
-            self._entries[key] = stored
-            self._entries.move_to_end(key)
-            if self.maxsize is not None and len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
+async def alookup(cache: BaseCache, key: str) -> QwenImageSearchResult | None:
+    return cached_result(await cache.alookup(key, CACHE_NAMESPACE))
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
-    def __len__(self) -> int:
-        return len(self._entries)
+def store(cache: BaseCache, key: str, result: ImageSearchResult) -> None:
+    cache.update(key, CACHE_NAMESPACE, cache_entry(result))
+
+
+async def astore(cache: BaseCache, key: str, result: ImageSearchResult) -> None:
+    await cache.aupdate(key, CACHE_NAMESPACE, cache_entry(result))

@@ -1,17 +1,19 @@
 """Totals of image searches, tokens and tool fees across a run, like ``get_openai_callback``.
 
-The runnable, the tool and the graph node report each search's usage as a callback event
-(``USAGE_EVENT``); ``ChatQwenImageSearch`` turns carry it in their message, read at
-``on_llm_end`` as ``get_openai_callback`` reads token usage. ``get_image_search_callback()``
-installs a handler for everything run inside its ``with`` block (threads and tasks
-included); the handler can also be passed explicitly as ``config={"callbacks": [handler]}``.
-A response counted once is not counted again (a cached chat turn replays the same response).
+Every component (runnable, tool, graph node, chat model) reports each search's usage as a
+callback event (``USAGE_EVENT``). ``get_image_search_callback()`` installs a handler for
+everything run inside its ``with`` block: in its context (tasks, and threads that copy the
+context, as LangChain's executors do) through the callback system, and searches run in plain
+``threading.Thread``s, which start without any context, by reporting them to the innermost
+blocks open at the time. The handler can also be passed explicitly, as
+``config={"callbacks": [handler]}``. A response counted once is not counted again; a chat
+turn that LangChain's own cache replays counts as a cached search.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from itertools import chain
@@ -24,7 +26,7 @@ from langchain_core.tracers.context import register_configure_hook
 from pydantic import BaseModel
 
 from langchain_qwen_imagesearch.client import ImageSearchResult, Usage
-from langchain_qwen_imagesearch.langchain._messages import image_search_result
+from langchain_qwen_imagesearch.langchain._results import image_search_result
 
 USAGE_EVENT = "qwen_image_search_usage"
 """Name of the callback event that reports one search's usage (data: ``SearchUsageReport``)."""
@@ -36,16 +38,20 @@ INTERNATIONAL_FEE_PER_1000_CALLS = 58.713905
 
 
 class SearchUsageReport(BaseModel):
-    """What one search used. ``cached`` searches were answered from a cache and cost nothing."""
+    """What one request used. ``cached`` ones were answered from a cache and cost nothing;
+    ``searched`` is false for a chat turn that offered no image search (tokens only)."""
 
     response_id: str | None = None
     model: str | None = None
     usage: Usage
     image_search_calls: int
     cached: bool = False
+    searched: bool = True
 
     @classmethod
-    def of(cls, result: ImageSearchResult, *, cached: bool = False) -> SearchUsageReport:
+    def of(
+        cls, result: ImageSearchResult, *, cached: bool = False, searched: bool = True
+    ) -> SearchUsageReport:
         return cls(
             response_id=result.id,
             model=result.model,
@@ -53,6 +59,7 @@ class SearchUsageReport(BaseModel):
             # Billing counts tool calls; fall back to the call items if usage omits x_tools.
             image_search_calls=result.usage.image_search_calls or len(result.calls),
             cached=cached,
+            searched=searched or bool(result.calls),
         )
 
 
@@ -81,6 +88,8 @@ class ImageSearchCostHandler(BaseCallbackHandler):
         self.reasoning_tokens = 0
         self._parent = parent
         self._counted_responses: set[str] = set()
+        # Responses reported by an event whose chat turn (if any) has not ended yet.
+        self._reported_unclaimed: set[str] = set()
         self._lock = threading.Lock()
 
     @property
@@ -91,13 +100,15 @@ class ImageSearchCostHandler(BaseCallbackHandler):
     def record(self, report: SearchUsageReport) -> None:
         """Add one search (also to the enclosing ``get_image_search_callback`` block's)."""
         with self._lock:
+            if report.response_id is not None:
+                self._reported_unclaimed.add(report.response_id)
             if report.cached or report.response_id in self._counted_responses:
-                self.cached_searches += 1
+                self.cached_searches += report.searched
             else:
                 if report.response_id is not None:
                     self._counted_responses.add(report.response_id)
                 usage = report.usage
-                self.searches += 1
+                self.searches += report.searched
                 self.image_search_calls += report.image_search_calls
                 self.input_tokens += usage.input_tokens or 0
                 self.output_tokens += usage.output_tokens or 0
@@ -120,11 +131,19 @@ class ImageSearchCostHandler(BaseCallbackHandler):
             self.record(data)
 
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        """A chat turn that reported no search ran none: LangChain's own cache replayed it,
+        for free."""
         for generation in chain.from_iterable(response.generations):
-            if isinstance(generation, ChatGeneration):
-                result = image_search_result(generation.message)
-                if result is not None:
-                    self.record(SearchUsageReport.of(result))
+            if not isinstance(generation, ChatGeneration):
+                continue
+            result = image_search_result(generation.message)
+            if result is None or not result.calls:
+                continue
+            with self._lock:
+                reported = result.id in self._reported_unclaimed
+                self._reported_unclaimed.discard(result.id or "")
+            if not reported:
+                self.record(SearchUsageReport.of(result, cached=True))
 
     def __repr__(self) -> str:
         return (
@@ -140,6 +159,30 @@ _active_handler: ContextVar[ImageSearchCostHandler | None] = ContextVar(
     "qwen_image_search_cost_handler", default=None
 )
 register_configure_hook(_active_handler, inheritable=True)
+
+# The blocks open now, in any thread: for searches run where no block's context reaches.
+_open_blocks: list[ImageSearchCostHandler] = []
+_open_blocks_lock = threading.Lock()
+
+
+def report_where_callbacks_do_not_reach(
+    report: SearchUsageReport, reached: Sequence[BaseCallbackHandler]
+) -> None:
+    """Count a search in the blocks that the run's own handlers (``reached``) leave out: the
+    block of this context when the run had no callbacks (``BaseChatModel.stream`` hands its
+    ``_stream`` none), and, for a search outside every block's context (a plain thread), the
+    innermost open blocks, each passing it on to its enclosing ones."""
+    active = _active_handler.get()
+    if active is not None:
+        if not any(handler is active for handler in reached):
+            active.record(report)
+        return
+    with _open_blocks_lock:
+        parents = {id(block._parent) for block in _open_blocks if block._parent is not None}
+        innermost = [block for block in _open_blocks if id(block) not in parents]
+    for block in innermost:
+        if not any(handler is block for handler in reached):
+            block.record(report)
 
 
 @contextmanager
@@ -159,7 +202,11 @@ def get_image_search_callback(
         fee_per_1000_calls=fee_per_1000_calls, currency=currency, parent=_active_handler.get()
     )
     token = _active_handler.set(handler)
+    with _open_blocks_lock:
+        _open_blocks.append(handler)
     try:
         yield handler
     finally:
+        with _open_blocks_lock:
+            _open_blocks.remove(handler)
         _active_handler.reset(token)

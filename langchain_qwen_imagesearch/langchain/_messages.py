@@ -1,9 +1,9 @@
-"""Chat messages and image search: the images a conversation holds, and the result a
-message carries.
+"""The images a conversation holds.
 
-Images come from standard ``image`` blocks, OpenAI ``image_url`` parts and base64 data. In a
-conversation the image usually sits in the user's message, where an LLM cannot re-type it
-(a data URL is megabytes of base64); these helpers find it there instead.
+Images come from standard ``image`` blocks, ``file`` blocks of an image type, OpenAI
+``image_url`` parts and base64 data. In a conversation the image usually sits in the user's
+message, where an LLM cannot re-type it (a data URL is megabytes of base64); these helpers
+find it there instead.
 """
 
 from __future__ import annotations
@@ -16,15 +16,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from langchain_qwen_imagesearch.client import (
-    ImageInput,
-    ImageInputError,
-    ImageSearchResult,
-    NoImageError,
-)
-
-RESULT_KEY = "image_search"
-"""The ``additional_kwargs`` key of the result in the messages of ``ChatQwenImageSearch``."""
+from langchain_qwen_imagesearch.client import ImageInput, ImageInputError, NoImageError
 
 _IMAGE_REFERENCE = re.compile(r"^\s*(?:image|img|#)\s*#?\s*(?P<number>\d+)\s*$", re.IGNORECASE)
 
@@ -39,6 +31,9 @@ def message_images(message: BaseMessage) -> list[ImageInput]:
 
 
 def _block_image(block: dict[str, Any]) -> ImageInput | None:
+    if block.get("type") == "file" and str(block.get("mime_type", "")).startswith("image/"):
+        # A v1 file block that holds an image is an image like any other.
+        block = {**block, "type": "image"}
     if block.get("type") == "non_standard":
         # OpenAI parts that langchain-core leaves unconverted: {"image_url": "<url>"} as a
         # plain string, and Responses-API input_image parts.
@@ -135,9 +130,3 @@ def state_messages(state: Any, messages_key: str) -> list[BaseMessage]:
             limit="an image in the conversation",
         )
     return messages
-
-
-def image_search_result(message: BaseMessage) -> ImageSearchResult | None:
-    """The search result a ``ChatQwenImageSearch`` message carries, or ``None``."""
-    raw = message.additional_kwargs.get(RESULT_KEY)
-    return ImageSearchResult.model_validate(raw) if raw is not None else None

@@ -19,6 +19,8 @@ from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackMa
 from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel
 from typing_extensions import TypedDict, override
 
 from langchain_qwen_imagesearch.client import (
@@ -30,7 +32,9 @@ from langchain_qwen_imagesearch.client import (
     NoImageError,
 )
 from langchain_qwen_imagesearch.langchain._messages import conversation_request
+from langchain_qwen_imagesearch.langchain._results import QwenImageSearchResult
 from langchain_qwen_imagesearch.langchain._settings import ImageSearchSettings
+from langchain_qwen_imagesearch.langchain._tool import QwenImageSearchTool
 
 
 class ImageSearchRequest(TypedDict, total=False):
@@ -109,7 +113,29 @@ class QwenImageSearch(
     @property
     @override
     def OutputType(self) -> type[ImageSearchResult]:
-        return ImageSearchResult
+        return QwenImageSearchResult
+
+    @override
+    def as_tool(
+        self,
+        args_schema: type[BaseModel] | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        arg_types: dict[str, type] | None = None,
+    ) -> BaseTool:
+        """This search as a tool for an LLM: a ``QwenImageSearchTool`` with the same settings
+        (hits as text for the LLM, the result as the artifact; images by URL or attached to
+        the conversation, local files only in ``local_image_dirs``). With ``args_schema`` or
+        ``arg_types``, LangChain's generic conversion of the runnable instead."""
+        if args_schema is not None or arg_types is not None:
+            return super().as_tool(
+                args_schema, name=name, description=description, arg_types=arg_types
+            )
+        tool = QwenImageSearchTool(**self.shared_settings())
+        return tool.model_copy(
+            update={"name": name or tool.name, "description": description or tool.description}
+        )
 
     @override
     def invoke(

@@ -2,7 +2,7 @@
 
 Each component (runnable, tool, toolkit, chat model) carries these fields and builds one
 ``ImageSearchClient`` lazily on first use; its searches run through ``SearchRun``, which
-publishes progress and uses the result cache.
+uses the result cache and the rate limiter and publishes progress.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from langchain_core.caches import BaseCache
 from langchain_core.callbacks import AsyncRunManager, RunManager
+from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.utils import secret_from_env
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
@@ -19,12 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 from langchain_qwen_imagesearch.client import (
     API_KEY_ENV,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_MODEL,
+    AsyncHttpClient,
+    HttpClient,
     Images,
     ImageSearchClient,
     ImageSearchEvent,
-    ImageSearchResult,
 )
-from langchain_qwen_imagesearch.langchain._cache import ImageSearchCache
+from langchain_qwen_imagesearch.langchain._results import LC_NAMESPACE, QwenImageSearchResult
 from langchain_qwen_imagesearch.langchain._search_run import SearchRun
 
 LS_PROVIDER = "dashscope"
@@ -54,8 +58,22 @@ class ImageSearchSettings(BaseModel):
     timeout: float | None = Field(default=None, description="seconds per request")
     max_retries: int = DEFAULT_MAX_RETRIES
     enable_thinking: bool | None = None
-    search_cache: ImageSearchCache | None = Field(
-        default=None, exclude=True, description="cache of finished searches; None disables it"
+    search_cache: BaseCache | None = Field(
+        default=None,
+        exclude=True,
+        description="any LangChain cache (InMemoryCache, SQLiteCache, ...) of finished "
+        "searches; None disables it",
+    )
+    http_client: HttpClient | None = Field(
+        default=None, exclude=True, description="httpx2 client to send through (proxies, TLS)"
+    )
+    http_async_client: AsyncHttpClient | None = Field(
+        default=None, exclude=True, description="httpx2 async client to send through"
+    )
+    rate_limiter: BaseRateLimiter | None = Field(
+        default=None,
+        exclude=True,
+        description="paces paid searches, e.g. InMemoryRateLimiter(requests_per_second=2)",
     )
 
     _client: ImageSearchClient | None = PrivateAttr(default=None)
@@ -80,16 +98,28 @@ class ImageSearchSettings(BaseModel):
             "timeout": self.timeout,
             "max_retries": self.max_retries,
             "enable_thinking": self.enable_thinking,
+            "http_client": self.http_client,
+            "http_async_client": self.http_async_client,
         }
 
     def shared_settings(self) -> dict[str, Any]:
-        """Everything another component needs to search the same way (cache included)."""
-        return {**self.client_settings(), "search_cache": self.search_cache}
+        """Everything another component needs to search the same way (cache and rate
+        limiter included)."""
+        return {
+            **self.client_settings(),
+            "search_cache": self.search_cache,
+            "rate_limiter": self.rate_limiter,
+        }
+
+    @property
+    def model_name(self) -> str:
+        """The model searches run with, without building the client."""
+        return self.model or DEFAULT_MODEL
 
     @classmethod
     def get_lc_namespace(cls) -> list[str]:
         """Where ``langchain_core.load`` finds the class: its package, as exported."""
-        return cls.__module__.split(".")[:1]
+        return LC_NAMESPACE
 
     @property
     def lc_secrets(self) -> dict[str, str]:
@@ -99,25 +129,33 @@ class ImageSearchSettings(BaseModel):
     def tracing_config(self, config: RunnableConfig | None) -> RunnableConfig:
         """``config`` with the provider and model added to the run metadata."""
         config = ensure_config(config)
-        metadata = {"ls_provider": LS_PROVIDER, "ls_model_name": self.client.model}
+        metadata = {"ls_provider": LS_PROVIDER, "ls_model_name": self.model_name}
         return {**config, "metadata": {**metadata, **config.get("metadata", {})}}
+
+    def _search_run(self) -> SearchRun:
+        return SearchRun(self.client, self.search_cache, self.rate_limiter)
 
     def _search_events(
         self, images: Images, query: str | None, run_manager: RunManager | None
     ) -> Iterator[ImageSearchEvent]:
-        return SearchRun(self.client, self.search_cache).events(images, query, run_manager)
+        request = self.client.prepare(images, query)
+        return self._search_run().events(request, run_manager)
 
-    def _asearch_events(
+    async def _asearch_events(
         self, images: Images, query: str | None, run_manager: AsyncRunManager | None
     ) -> AsyncIterator[ImageSearchEvent]:
-        return SearchRun(self.client, self.search_cache).aevents(images, query, run_manager)
+        request = await self.client.aprepare(images, query)
+        async for event in self._search_run().aevents(request, run_manager):
+            yield event
 
     def _search(
         self, images: Images, query: str | None, run_manager: RunManager | None
-    ) -> ImageSearchResult:
-        return SearchRun(self.client, self.search_cache).result(images, query, run_manager)
+    ) -> QwenImageSearchResult:
+        request = self.client.prepare(images, query)
+        return self._search_run().result(request, run_manager)
 
     async def _asearch(
         self, images: Images, query: str | None, run_manager: AsyncRunManager | None
-    ) -> ImageSearchResult:
-        return await SearchRun(self.client, self.search_cache).aresult(images, query, run_manager)
+    ) -> QwenImageSearchResult:
+        request = await self.client.aprepare(images, query)
+        return await self._search_run().aresult(request, run_manager)

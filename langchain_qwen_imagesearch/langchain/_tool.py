@@ -11,20 +11,20 @@ back as an error ``ToolMessage``; configuration, authentication and transient se
 raise, for the application (or ``ToolRetryMiddleware``) to handle.
 """
 
-from __future__ import annotations
-
-from collections.abc import Callable, Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
 from langchain_core.tools import ArgsSchema, BaseTool, InjectedToolArg, ToolException
 from langchain_core.tools.base import ToolExceptionHandlerOutput
 from langgraph.prebuilt import ToolRuntime
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from typing_extensions import override
 
 from langchain_qwen_imagesearch.client import (
-    ImageHit,
     ImageInputError,
     Images,
     ImageSearchResult,
@@ -37,6 +37,7 @@ from langchain_qwen_imagesearch.langchain._messages import (
     image_reference_number,
     state_messages,
 )
+from langchain_qwen_imagesearch.langchain._results import QwenImageSearchResult, hit_lines
 from langchain_qwen_imagesearch.langchain._settings import ImageSearchSettings
 
 TOOL_NAME = "qwen_image_search"
@@ -48,8 +49,18 @@ MODEL_ACTIONABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 """Errors an LLM can fix with another call or a question to the user."""
 
-_TITLE_LIMIT = 120
 _REMOTE_SCHEMES = ("http://", "https://", "data:")
+
+
+def _folder_names(folders: Any) -> Any:
+    """Paths are kept as text, so that the tool serializes like its other settings."""
+    if isinstance(folders, (list, tuple)):
+        return [os.fspath(folder) for folder in folders]
+    return folders
+
+
+FolderNames = Annotated[list[str], BeforeValidator(_folder_names)]
+"""Folders, given as paths or text."""
 
 
 class ImageSearchToolInput(BaseModel):
@@ -60,9 +71,9 @@ class ImageSearchToolInput(BaseModel):
     image: str | None = Field(
         default=None,
         description=(
-            "The image to search with: an http(s) URL, a local file path, or an image the "
-            "user attached, as 'image 1', 'image 2', ... (numbered in the latest message "
-            "holding images). Omit it to search every image of that message."
+            "The image to search with: an http(s) URL, or an image the user attached, as "
+            "'image 1', 'image 2', ... (numbered in the latest message holding images). Omit "
+            "it to search every image of that message."
         ),
     )
     query: str | None = Field(
@@ -95,7 +106,8 @@ class QwenImageSearchTool(ImageSearchSettings, BaseTool):
         "a picture comes from. Works with images the user attached: refer to them as "
         "'image 1', 'image 2', or leave out `image`."
     )
-    args_schema: ArgsSchema = ImageSearchToolInput
+    # The class is the tool's own, so serialization leaves it out (a class is no JSON).
+    args_schema: ArgsSchema = Field(default=ImageSearchToolInput, exclude=True)
     response_format: Literal["content", "content_and_artifact"] = "content_and_artifact"
     handle_tool_error: bool | str | Callable[[ToolException], ToolExceptionHandlerOutput] | None = (
         True
@@ -107,10 +119,21 @@ class QwenImageSearchTool(ImageSearchSettings, BaseTool):
     messages_key: str = Field(
         default="messages", description="state key of the conversation, for attached images"
     )
-    allow_local_files: bool = Field(
-        default=True,
-        description="let the LLM name local image files (set False when it must not read disk)",
+    local_image_dirs: FolderNames = Field(
+        default_factory=list,
+        description="folders the LLM may name image files in (none by default: an LLM, or a "
+        "prompt injection, must not have any file on the disk read and uploaded)",
     )
+    _resolved_dirs: list[Path] | None = PrivateAttr(default=None)
+    results_tool_name: str | None = Field(
+        default=None,
+        description="the tool that lists more hits (the toolkit sets it); named in the text",
+    )
+
+    @classmethod
+    @override
+    def is_lc_serializable(cls) -> bool:
+        return True
 
     def _run(
         self,
@@ -119,11 +142,11 @@ class QwenImageSearchTool(ImageSearchSettings, BaseTool):
         focus: str | None = None,
         runtime: ToolRuntime[Any, Any] | None = None,
         run_manager: CallbackManagerForToolRun | None = None,
-    ) -> tuple[str, ImageSearchResult]:
+    ) -> tuple[str, QwenImageSearchResult]:
         with _errors_as_tool_output():
             images, query_text, searched = self._request(image, query, focus, runtime)
             result = self._search(images, query_text, run_manager)
-        return describe_result(result, max_hits=self.max_hits_in_content, searched=searched), result
+        return self._describe(result, searched, runtime), result
 
     async def _arun(
         self,
@@ -132,11 +155,24 @@ class QwenImageSearchTool(ImageSearchSettings, BaseTool):
         focus: str | None = None,
         runtime: ToolRuntime[Any, Any] | None = None,
         run_manager: AsyncCallbackManagerForToolRun | None = None,
-    ) -> tuple[str, ImageSearchResult]:
+    ) -> tuple[str, QwenImageSearchResult]:
         with _errors_as_tool_output():
             images, query_text, searched = self._request(image, query, focus, runtime)
             result = await self._asearch(images, query_text, run_manager)
-        return describe_result(result, max_hits=self.max_hits_in_content, searched=searched), result
+        return self._describe(result, searched, runtime), result
+
+    def _describe(
+        self, result: ImageSearchResult, searched: str, runtime: ToolRuntime[Any, Any] | None
+    ) -> str:
+        text = describe_result(result, max_hits=self.max_hits_in_content, searched=searched)
+        hidden = len(result.hits) - self.max_hits_in_content
+        if hidden > 0 and self.results_tool_name:
+            search_id = f"search_id={runtime.tool_call_id!r}, " if runtime else ""
+            text += (
+                f"\n\n{hidden} more hit(s) not listed: call {self.results_tool_name} with "
+                f"{search_id}offset={self.max_hits_in_content} to list them (free)."
+            )
+        return text
 
     def _request(
         self,
@@ -148,13 +184,8 @@ class QwenImageSearchTool(ImageSearchSettings, BaseTool):
         """The images, the query text, and how to name what was searched."""
         query_text = "\n".join(filter(None, [query, focus and f"Focus on: {focus}"])) or None
         if image and image_reference_number(image) is None:
-            if not self.allow_local_files and not image.strip().lower().startswith(_REMOTE_SCHEMES):
-                raise ImageInputError(
-                    "this tool does not read local files: pass an http(s) URL, or refer to an "
-                    "image the user attached as 'image 1', 'image 2', ...",
-                    input=image,
-                    limit="http(s) URL",
-                )
+            if not image.strip().lower().startswith(_REMOTE_SCHEMES):
+                image = str(self._allowed_local_file(image))
             return image, query_text, _describe_image(image)
         if runtime is None:
             raise NoImageError(
@@ -170,6 +201,31 @@ class QwenImageSearchTool(ImageSearchSettings, BaseTool):
             else f"the {len(images)} image(s) of the user's latest message with images"
         )
         return images, query_text or message.text.strip() or None, searched
+
+    def _allowed_local_file(self, name: str) -> Path:
+        """The file ``name`` resolves to, when it lies in one of ``local_image_dirs``."""
+        if self._resolved_dirs is None:
+            self._resolved_dirs = [Path(d).expanduser().resolve() for d in self.local_image_dirs]
+        allowed = self._resolved_dirs
+        if not allowed:
+            raise ImageInputError(
+                "this tool reads no local files: pass an http(s) URL, or refer to an image the "
+                "user attached as 'image 1', 'image 2', ...",
+                input=name,
+                limit="http(s) URL or an attached image",
+            )
+        path = Path(name).expanduser()
+        # Symbolic links and ".." are followed first, so neither leads out of the folders.
+        resolved = (path if path.is_absolute() else allowed[0] / path).resolve()
+        if not any(resolved.is_relative_to(folder) for folder in allowed):
+            folders = ", ".join(str(folder) for folder in allowed)
+            raise ImageInputError(
+                f"{name} is outside the folders this tool may read ({folders}); pass a file "
+                "inside them, an http(s) URL, or an attached image",
+                input=name,
+                limit=f"files in {folders}",
+            )
+        return resolved
 
 
 def describe_result(result: ImageSearchResult, *, max_hits: int, searched: str) -> str:
@@ -189,14 +245,6 @@ def describe_result(result: ImageSearchResult, *, max_hits: int, searched: str) 
     return "\n".join(lines)
 
 
-def hit_lines(hits: Sequence[ImageHit], *, start: int) -> list[str]:
-    """``"3. Title - URL"`` lines numbered from ``start``."""
-    return [
-        f"{number}. {_short_title(hit.title) or '(untitled)'} - {hit.url}"
-        for number, hit in enumerate(hits, start=start)
-    ]
-
-
 @contextmanager
 def _errors_as_tool_output() -> Iterator[None]:
     """Turn errors the LLM can act on into ``ToolException`` (an error ``ToolMessage``)."""
@@ -210,8 +258,3 @@ def _describe_image(image: str) -> str:
     if image.startswith("data:"):
         return "the image given as a data URL"
     return f"the image {image}"
-
-
-def _short_title(title: str) -> str:
-    title = " ".join(title.split())
-    return title if len(title) <= _TITLE_LIMIT else title[: _TITLE_LIMIT - 3] + "..."

@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_qwen_imagesearch.client import ImageSearchResult
 from langchain_qwen_imagesearch.langchain._messages import state_messages
+from langchain_qwen_imagesearch.langchain._results import hit_lines, image_search_result
 from langchain_qwen_imagesearch.langchain._settings import ImageSearchSettings
-from langchain_qwen_imagesearch.langchain._tool import TOOL_NAME, QwenImageSearchTool, hit_lines
+from langchain_qwen_imagesearch.langchain._tool import TOOL_NAME, FolderNames, QwenImageSearchTool
 
 RESULTS_TOOL_NAME = "qwen_image_search_results"
 
@@ -84,11 +85,11 @@ class QwenImageSearchResultsTool(BaseTool):
             if (
                 isinstance(message, ToolMessage)
                 and message.name == self.search_tool_name
-                and message.artifact is not None
                 and search_id in (None, message.tool_call_id)
+                # Typed again if a checkpointer turned the artifact into plain JSON.
+                and (result := image_search_result(message)) is not None
             ):
-                # A checkpointer may have turned the artifact into plain JSON.
-                return ImageSearchResult.model_validate(message.artifact)
+                return result
         wanted = f"with id {search_id!r}" if search_id else "at all"
         raise ToolException(
             f"No image search {wanted} in this conversation; run {self.search_tool_name} first."
@@ -100,16 +101,16 @@ class QwenImageSearchToolkit(ImageSearchSettings, BaseToolkit):
 
     max_hits_in_content: int = Field(default=10, ge=1)
     messages_key: str = "messages"
-    allow_local_files: bool = True
+    local_image_dirs: FolderNames = Field(default_factory=list)
 
     def get_tools(self) -> list[BaseTool]:
+        results = QwenImageSearchResultsTool(messages_key=self.messages_key)
         search = QwenImageSearchTool(
             **self.shared_settings(),
             max_hits_in_content=self.max_hits_in_content,
             messages_key=self.messages_key,
-            allow_local_files=self.allow_local_files,
+            local_image_dirs=self.local_image_dirs,
+            results_tool_name=results.name,
         )
-        results = QwenImageSearchResultsTool(
-            search_tool_name=search.name, messages_key=self.messages_key
-        )
+        results.search_tool_name = search.name
         return [search, results]

@@ -20,6 +20,7 @@ from PIL import Image
 
 from langchain_qwen_imagesearch.protocol import (
     FULL_IMAGE_BBOX,
+    FUNCTION_TOOL,
     IMAGE_SEARCH_TOOL,
     MAX_HITS_PER_SEARCH,
     ErrorObject,
@@ -47,14 +48,21 @@ from langchain_qwen_imagesearch.server.usage_estimate import estimate_usage
 HitUrl = Callable[[CatalogEntry], str]
 """The URL a hit links to, for the request being answered (it knows the server's address)."""
 
+# The embedded server has no language model: without a search it can only say why.
+_NO_MODEL = (
+    " This embedded offline server has no language model: it answers only with what a "
+    "search by image finds."
+)
 NO_IMAGE_ANSWER = (
     "No image was given, so no search by image was run. Add an input_image part "
-    "(an http(s) URL or a data:image/...;base64 URL) to search by image."
+    "(an http(s) URL or a data:image/...;base64 URL) to search by image." + _NO_MODEL
 )
 TOOL_NOT_ENABLED_ANSWER = (
     'The image_search tool was not enabled in this request (tools=[{"type": "image_search"}]), '
-    "so no search by image was run."
+    "so no search by image was run." + _NO_MODEL
 )
+# Function tools are accepted, as upstream, but never called: there is no model to call them.
+ACCEPTED_TOOLS = frozenset({IMAGE_SEARCH_TOOL, FUNCTION_TOOL})
 
 
 class Responder:
@@ -92,11 +100,11 @@ class Responder:
         """Reject what the upstream rejects before any work, then load the input images."""
         if not is_documented_model(request.model):
             raise model_not_found(request.model)
-        unsupported = sorted({tool.type for tool in request.tools} - {IMAGE_SEARCH_TOOL})
+        unsupported = sorted({tool.type for tool in request.tools} - ACCEPTED_TOOLS)
         if unsupported:
             raise invalid_parameter(
                 f"Tool type(s) {', '.join(unsupported)} are not supported by this server; "
-                f"it implements only {IMAGE_SEARCH_TOOL}."
+                f"it implements {IMAGE_SEARCH_TOOL} and accepts {FUNCTION_TOOL} tools."
             )
         return [
             await load_input_image(image.image_url, self._http) for image in request.input_images()
@@ -110,7 +118,8 @@ class Responder:
         searching = bool(images) and run.request.has_tool(IMAGE_SEARCH_TOOL)
         outcomes: list[SearchOutcome] = []
         if searching:
-            for img_idx, image in enumerate(images):
+            for img_idx in run.request.latest_images():
+                image = images[img_idx]
                 added, item, output_index = run.search_started(img_idx)
                 yield added
                 matches = await anyio.to_thread.run_sync(
@@ -134,7 +143,9 @@ class Responder:
             return _single(NO_IMAGE_ANSWER)
         if not searched:
             return _single(TOOL_NOT_ENABLED_ANSWER)
-        return self._writer.write(query=run.request.user_text(), images=images, outcomes=outcomes)
+        searched_images = [images[outcome.img_idx] for outcome in outcomes]
+        query = run.request.latest_user_text()
+        return self._writer.write(query=query, images=searched_images, outcomes=outcomes)
 
 
 async def _single(text: str) -> AsyncIterator[str]:

@@ -15,28 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import functools
 import math
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import openai
 from PIL import Image
+from serve_process import KEY, server_process
 
 from langchain_qwen_imagesearch import ImageSearchClient, SearchCompleted
-from langchain_qwen_imagesearch.server import API_PREFIXES, demo_catalog_dir, open_demo_catalog
+from langchain_qwen_imagesearch.server import demo_catalog_dir, open_demo_catalog
 
-KEY = "bench-key"
 QUERY = "Find images like this one"
 LATENCY_ROUNDS = 60
 WARMUP_ROUNDS = 5
@@ -180,45 +175,17 @@ async def bench_concurrency(base_url: str, photo: Path) -> None:
     await sdk.close()
 
 
-@contextlib.contextmanager
-def server_process(catalog_dir: Path, search_delay: float) -> Iterator[str]:
-    """``qwen-imagesearch serve`` in its own process, as a remote upstream would be: a server
-    in the benchmark's process would share the client's GIL and slow both."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "langchain_qwen_imagesearch.cli", "serve"]
-    command += ["--catalog", str(catalog_dir), "--port", str(port), "--api-key", KEY]
-    command += ["--search-delay", str(search_delay)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    root = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(root + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the benchmark server did not start") from None
-                time.sleep(0.1)
-        yield root + API_PREFIXES[0]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         directory = Path(temp)
         catalog_dir = directory / "cache" / "demo-catalog"
         open_demo_catalog(directory / "cache")  # indexes the photos the server will serve
         photo = next(demo_catalog_dir().glob("*coffee*"))
-        with server_process(catalog_dir, 0.0) as base_url:
-            bench_overhead(base_url, photo)
+        with server_process(catalog_dir=catalog_dir) as server:
+            bench_overhead(server.base_url, photo)
         bench_prepare(photo, directory)
-        with server_process(catalog_dir, SEARCH_DELAY_SECONDS) as base_url:
-            asyncio.run(bench_concurrency(base_url, photo))
+        with server_process(catalog_dir=catalog_dir, search_delay=SEARCH_DELAY_SECONDS) as server:
+            asyncio.run(bench_concurrency(server.base_url, photo))
 
 
 if __name__ == "__main__":

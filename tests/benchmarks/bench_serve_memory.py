@@ -16,8 +16,6 @@ import argparse
 import base64
 import io
 import json
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,20 +24,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
+from serve_process import KEY, server_process
 
 from langchain_qwen_imagesearch.server import demo_catalog_dir
 
-KEY = "bench-key"
 TARGET_BODY_BYTES = 1_000_000
 EARLY_REQUESTS = 20
-STARTUP_SECONDS = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def rss_mb(pid: int) -> float:
@@ -88,37 +78,21 @@ def main() -> None:
         ],
         "tools": [{"type": "image_search"}],
     }
-    port = free_port()
-    command = [args.python, "-m", "langchain_qwen_imagesearch.cli", "serve"]
-    command += ["--port", str(port), "--api-key", KEY]
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(command, stdout=log, stderr=log)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while True:
-                try:
-                    httpx.get(f"{base}/health", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError("the server did not start") from None
-                    time.sleep(0.2)
-            started_mb = rss_mb(server.pid)
-            headers = {"Authorization": f"Bearer {KEY}"}
-            early_mb = 0.0
-            started = time.perf_counter()
-            with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
-                for number in range(1, args.requests + 1):
-                    response = http.post("/compatible-mode/v1/responses", json=body)
-                    response.raise_for_status()
-                    if number == EARLY_REQUESTS:
-                        early_mb = rss_mb(server.pid)
-            seconds = time.perf_counter() - started
-            final_mb = rss_mb(server.pid)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with (
+        tempfile.TemporaryFile() as log,
+        server_process(python=args.python, log=log) as server,
+    ):
+        started_mb = rss_mb(server.pid)
+        early_mb = 0.0
+        started = time.perf_counter()
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as http:
+            for number in range(1, args.requests + 1):
+                http.post("/responses", json=body).raise_for_status()
+                if number == EARLY_REQUESTS:
+                    early_mb = rss_mb(server.pid)
+        seconds = time.perf_counter() - started
+        final_mb = rss_mb(server.pid)
 
     print(
         f"request body: {len(json.dumps(body)) / 1e6:.2f} MB, {args.requests} requests, "

@@ -45,3 +45,12 @@ def dashscope_env(embedded_server: TestingServer, monkeypatch: pytest.MonkeyPatc
     ):
         monkeypatch.delenv(name, raising=False)
     return embedded_server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip, with its reason, each inherited suite test a class lists in ``skipped_here``."""
+    for item in items:
+        skipped = getattr(getattr(item, "cls", None), "skipped_here", {})
+        reason = skipped.get(getattr(item, "originalname", item.name))
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))

@@ -1,7 +1,7 @@
 """Every ```python block in docs/ runs, in order, against the embedded server.
 
-Blocks of one page share a namespace, like a notebook. Blocks fenced ```python no-run
-(examples that need a real chat model or DashScope) are not executed.
+Blocks of one page share a namespace, like a notebook. Blocks fenced ```python live need
+DashScope itself: tests/live runs them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ def runnable_blocks(page: Path) -> list[str]:
     return RUNNABLE_BLOCK.findall(page.read_text(encoding="utf-8"))
 
 
-PAGES = sorted(page for page in DOCS.glob("*.md") if runnable_blocks(page))
+PAGES = [
+    page
+    for page in [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]
+    if runnable_blocks(page)
+]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])

@@ -181,7 +181,7 @@ async def test_a_tool_node_runs_the_search_asynchronously(
     dashscope_env: TestingServer, photos: list[Path]
 ) -> None:
     llm = scripted(tool_call("qwen_image_search", image=str(photos[2])), AIMessage("Bricks."))
-    graph = agent_graph(llm, [QwenImageSearchTool()])
+    graph = agent_graph(llm, [QwenImageSearchTool(local_image_dirs=[photos[2].parent])])
 
     state = await graph.ainvoke({"messages": [HumanMessage("What is in this file?")]})
 
@@ -210,6 +210,11 @@ def test_the_toolkit_pages_through_hits_without_searching_again(
     assert "Found 3 matching images, the first 1 listed:" in search.content
     assert f"1. {hits[0].title} - {hits[0].url}" in search.content
     assert hits[1].url not in search.content
+    # The search tells the LLM how to get the rest.
+    assert (
+        "2 more hit(s) not listed: call qwen_image_search_results with "
+        "search_id='search_1', offset=1 to list them (free)."
+    ) in search.content
     assert more.content.splitlines() == [
         "Images 2 to 3 of the 3 the search found:",
         f"2. {hits[1].title} - {hits[1].url}",

@@ -10,18 +10,21 @@ from pathlib import Path
 
 import pytest
 from langchain_core.caches import InMemoryCache
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.load import dumpd, load
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from langchain_openai import ChatOpenAI
 from langgraph.graph import START, MessagesState, StateGraph
 
 from langchain_qwen_imagesearch import (
+    IMAGE_SEARCH_EVENT,
     ChatQwenImageSearch,
-    NoImageError,
+    SearchCompleted,
     SearchFinished,
     SearchStarted,
     get_image_search_callback,
     image_search_result,
+    portable_history,
 )
 from langchain_qwen_imagesearch.server.testing import TestingServer
 
@@ -139,9 +142,68 @@ def test_the_reply_is_safe_in_history_a_chat_openai_reads(
     assert '"hits"' not in json.dumps(sent)
 
 
-def test_a_conversation_without_an_image_is_refused(dashscope_env: TestingServer) -> None:
-    with pytest.raises(NoImageError, match="No image in the conversation"):
-        ChatQwenImageSearch().invoke([HumanMessage("find similar shoes")])
+def test_a_v1_reply_reaches_chat_openai_through_portable_history(
+    question: HumanMessage, dashscope_env: TestingServer
+) -> None:
+    reply = ChatQwenImageSearch(output_version="v1").invoke([question])
+    assert [block["type"] for block in reply.content_blocks][:2] == [
+        "server_tool_call",
+        "server_tool_result",
+    ]
+    follow_up = HumanMessage("Which of these is the original?")
+    llm = chat_openai(dashscope_env, "v1")
+
+    result = image_search_result(reply)
+    assert result is not None
+
+    # As it is, the hits never reach ChatOpenAI's model: langchain-openai 1.7 fails on an
+    # image_search server-tool pair in its own conversion. That is why portable_history exists.
+    try:
+        llm.invoke([question, reply, follow_up])
+        hits_sent = result.hits[0].url in json.dumps(dashscope_env.requests[-1]["input"])
+    except UnboundLocalError:
+        hits_sent = False
+    assert not hits_sent
+    answer = llm.invoke(portable_history([question, reply, follow_up]))
+
+    assert answer.text
+    sent = json.dumps(dashscope_env.requests[-1]["input"])
+    assert result.hits[0].url in sent
+    assert "server_tool" not in sent
+
+
+def test_a_text_only_turn_is_answered_without_a_search(dashscope_env: TestingServer) -> None:
+    reply = ChatQwenImageSearch().invoke([HumanMessage("find similar shoes")])
+
+    assert reply.text
+    assert image_search_result(reply) is None
+    assert dashscope_env.requests[-1]["tools"] == []
+
+
+def test_a_follow_up_turn_reads_the_earlier_hits_without_a_new_search(
+    question: HumanMessage, dashscope_env: TestingServer
+) -> None:
+    chat = ChatQwenImageSearch()
+    reply = chat.invoke([question])
+    result = image_search_result(reply)
+    assert result is not None and result.hits
+    sent_before = dashscope_env.request_count
+
+    with get_image_search_callback() as cost:
+        follow_up = chat.invoke([question, reply, HumanMessage("Which one is the original?")])
+
+    assert follow_up.text and image_search_result(follow_up) is None
+    assert dashscope_env.request_count == sent_before + 1 and cost.searches == 0
+    sent = dashscope_env.requests[-1]
+    assert sent["tools"] == []
+    roles = [item.get("role") for item in sent["input"]]
+    assert roles == ["user", "assistant", "user"]
+    # The image stays in the conversation, and the earlier hits go back as text.
+    assert sent["input"][0]["content"][1]["type"] == "input_image"
+    assert result.hits[0].url in sent["input"][1]["content"]
+    # Asked to, the turn searches again.
+    again = chat.invoke([question, reply, HumanMessage("Search again")], image_search="always")
+    assert image_search_result(again) is not None
 
 
 def test_in_a_langgraph_node_progress_reaches_custom_listeners(
@@ -189,3 +251,21 @@ def test_the_chat_model_serializes_without_its_key(dashscope_env: TestingServer)
     assert restored.model == "qwen3.6-plus"
     assert restored.api_key is not None
     assert restored.api_key.get_secret_value() == "restored-key"
+
+
+def test_a_chat_turn_reports_the_same_progress_events_as_the_tool(
+    question: HumanMessage, dashscope_env: TestingServer
+) -> None:
+    class Listener(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.events: list[object] = []
+
+        def on_custom_event(self, name: str, data: object, **kwargs: object) -> None:
+            if name == IMAGE_SEARCH_EVENT:
+                self.events.append(data)
+
+    listener = Listener()
+    ChatQwenImageSearch().invoke([question], config={"callbacks": [listener]})
+
+    kinds = [type(event) for event in listener.events]
+    assert kinds[:2] == [SearchStarted, SearchFinished] and kinds[-1] is SearchCompleted

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from langchain_core.caches import InMemoryCache
 from langchain_core.messages import HumanMessage, ToolMessage
 
 from langchain_qwen_imagesearch import (
     INTERNATIONAL_FEE_PER_1000_CALLS,
     ChatQwenImageSearch,
     ImageSearchCostHandler,
-    InMemoryImageSearchCache,
     QwenImageSearch,
+    QwenImageSearchResult,
     QwenImageSearchTool,
     get_image_search_callback,
+    image_search_result,
 )
 from langchain_qwen_imagesearch.server.testing import TestingServer
 
@@ -67,6 +74,23 @@ async def test_async_and_concurrent_searches_are_all_counted(
     assert cost.tool_fee == pytest.approx(24 * 58.713905 / 1000)
 
 
+def test_searches_in_plain_threads_count_in_the_open_block(
+    search: QwenImageSearch, dashscope_env: TestingServer
+) -> None:
+    photos = [entry.path for entry in dashscope_env.catalog.entries()][:4]
+
+    with get_image_search_callback() as outer, get_image_search_callback() as cost:
+        threads = [threading.Thread(target=search.invoke, args=(photo,)) for photo in photos]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        search.invoke(photos[0])
+
+    assert (cost.searches, cost.image_search_calls) == (5, 5)
+    assert outer.searches == 5
+
+
 def test_blocks_nest_and_handlers_can_be_passed_explicitly(
     search: QwenImageSearch, catalog_photo: Path
 ) -> None:
@@ -83,7 +107,7 @@ def test_blocks_nest_and_handlers_can_be_passed_explicitly(
 def test_tool_calls_and_chat_turns_are_counted(
     catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
-    tool = QwenImageSearchTool()
+    tool = QwenImageSearchTool(local_image_dirs=[catalog_photo.parent])
     chat = ChatQwenImageSearch()
     question = HumanMessage([{"type": "image_url", "image_url": str(catalog_photo)}])
 
@@ -98,7 +122,7 @@ def test_tool_calls_and_chat_turns_are_counted(
 def test_a_repeated_search_comes_from_the_cache_for_free(
     catalog_photo: Path, dashscope_env: TestingServer, tmp_path: Path
 ) -> None:
-    search = QwenImageSearch(search_cache=InMemoryImageSearchCache())
+    search = QwenImageSearch(search_cache=InMemoryCache())
     copy = tmp_path / "renamed.jpg"
     copy.write_bytes(catalog_photo.read_bytes())
     sent_before = dashscope_env.request_count
@@ -114,12 +138,16 @@ def test_a_repeated_search_comes_from_the_cache_for_free(
     assert again.hits == from_file.hits == fresh.hits
     assert fresh.inputs[0].kind == "path"
     assert fresh.inputs[0].source == str(catalog_photo)
+    # A cache hit describes the caller's own image, not the first search's.
+    assert again.inputs[0].source == str(copy)
+    assert from_file.inputs[0].kind == "file"
+    assert isinstance(again, QwenImageSearchResult)
 
 
 def test_the_query_model_and_image_are_part_of_the_key(
     catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
-    cache = InMemoryImageSearchCache()
+    cache = InMemoryCache()
     default_model = QwenImageSearch(search_cache=cache)
     other_model = QwenImageSearch(search_cache=cache, model="qwen3.6-plus")
     other_photo = dashscope_env.catalog_photo("coffee")
@@ -129,17 +157,18 @@ def test_the_query_model_and_image_are_part_of_the_key(
     default_model.invoke({"image": catalog_photo, "query": "b"})
     default_model.invoke({"image": other_photo, "query": "a"})
     other_model.invoke({"image": catalog_photo, "query": "a"})
+    for repeat in (default_model, other_model):
+        repeat.invoke({"image": catalog_photo, "query": "a"})
 
     assert dashscope_env.request_count == sent_before + 4
-    assert len(cache) == 4
 
 
 async def test_cached_results_stream_and_reach_tools(
     catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
-    cache = InMemoryImageSearchCache()
+    cache = InMemoryCache()
     search = QwenImageSearch(search_cache=cache)
-    tool = QwenImageSearchTool(search_cache=cache)
+    tool = QwenImageSearchTool(search_cache=cache, local_image_dirs=[catalog_photo.parent])
     first = await search.ainvoke(catalog_photo)
     sent_before = dashscope_env.request_count
 
@@ -152,13 +181,14 @@ async def test_cached_results_stream_and_reach_tools(
     assert len(events) == 1
     assert events[0].result.hits == first.hits  # type: ignore[union-attr]
     assert isinstance(message, ToolMessage)
-    assert message.artifact.hits == first.hits
+    result = image_search_result(message)
+    assert result is not None and result.hits == first.hits
 
 
-def test_the_cache_evicts_the_least_recently_used_and_hands_out_copies(
+def test_a_bounded_cache_evicts_and_hands_out_copies(
     dashscope_env: TestingServer,
 ) -> None:
-    cache = InMemoryImageSearchCache(maxsize=1)
+    cache = InMemoryCache(maxsize=1)
     search = QwenImageSearch(search_cache=cache)
     first, second = dashscope_env.catalog_photo("coffee"), dashscope_env.catalog_photo("brick")
 
@@ -170,5 +200,53 @@ def test_the_cache_evicts_the_least_recently_used_and_hands_out_copies(
     search.invoke(first)
 
     assert unchanged.hits
-    assert len(cache) == 1
     assert dashscope_env.request_count == sent_before + 1
+
+
+SQLITE_CACHE_SEARCH = """
+import json, sys, warnings
+warnings.simplefilter("ignore", DeprecationWarning)  # langchain-community announces its sunset
+from langchain_community.cache import SQLiteCache
+from langchain_qwen_imagesearch import (
+    QwenImageSearch, QwenImageSearchResult, get_image_search_callback
+)
+
+search = QwenImageSearch(search_cache=SQLiteCache(database_path=sys.argv[1]))
+with get_image_search_callback() as cost:
+    result = search.invoke({"image": sys.argv[2], "query": "same photo"})
+print(json.dumps({
+    "typed": isinstance(result, QwenImageSearchResult),
+    "hits": [hit.url for hit in result.hits],
+    "source": result.inputs[0].source,
+    "searches": cost.searches,
+    "cached": cost.cached_searches,
+}))
+"""
+
+
+def test_a_sqlite_cache_serves_a_search_to_another_process(
+    catalog_photo: Path, dashscope_env: TestingServer, tmp_path: Path
+) -> None:
+    database = str(tmp_path / "searches.sqlite")
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(catalog_photo.read_bytes())
+    sent_before = dashscope_env.request_count
+
+    def run(photo: Path) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-c", SQLITE_CACHE_SEARCH, database, str(photo)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        figures: dict[str, Any] = json.loads(done.stdout)
+        return figures
+
+    first, second = run(catalog_photo), run(copy)
+
+    assert dashscope_env.request_count == sent_before + 1
+    assert (first["searches"], first["cached"]) == (1, 0)
+    assert (second["searches"], second["cached"]) == (0, 1)
+    assert second["typed"] and second["hits"] == first["hits"]
+    assert second["source"] == str(copy)

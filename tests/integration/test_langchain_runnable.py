@@ -12,10 +12,12 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from langchain_core.caches import InMemoryCache
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.load import dumpd, dumps, load
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_core.runnables import RunnableLambda, RunnableParallel
 from PIL import Image
 
@@ -27,6 +29,7 @@ from langchain_qwen_imagesearch import (
     ImageSearchResult,
     NoImageError,
     QwenImageSearch,
+    QwenImageSearchResult,
     RateLimitError,
     SearchCompleted,
     SearchFinished,
@@ -387,7 +390,7 @@ def test_input_and_output_schemas_describe_the_contract(search: QwenImageSearch)
     output = search.get_output_jsonschema()
 
     assert set(request["properties"]) == {"image", "images", "query"}
-    assert output["title"] == "ImageSearchResult"
+    assert output["title"] == "QwenImageSearchResult"
     assert {"hits", "answer", "usage"} <= set(output["properties"])
 
 
@@ -415,3 +418,66 @@ def test_serialization_keeps_settings_and_never_the_key(
     assert isinstance(restored, QwenImageSearch)
     assert (restored.model, restored.timeout) == ("qwen3.6-plus", 30.0)
     assert restored.invoke(catalog_photo).model == "qwen3.6-plus"
+
+
+def test_as_tool_gives_the_search_tool_with_the_same_settings(
+    dashscope_env: TestingServer, catalog_photo: Path
+) -> None:
+    data_url = "data:image/jpeg;base64," + base64.b64encode(catalog_photo.read_bytes()).decode()
+    search = QwenImageSearch(model="qwen3.6-plus", max_retries=0)
+
+    tool = search.as_tool(name="find_product", description="Find the product in a photo.")
+    message = tool.invoke(
+        {"name": "find_product", "args": {"image": data_url}, "id": "c1", "type": "tool_call"}
+    )
+
+    assert (tool.name, tool.description) == ("find_product", "Find the product in a photo.")
+    assert isinstance(message, ToolMessage) and message.status == "success"
+    assert isinstance(message.artifact, QwenImageSearchResult) and message.artifact.hits
+    assert dashscope_env.requests[-1]["model"] == "qwen3.6-plus"
+
+
+def test_nobody_listening_means_one_unstreamed_call(
+    search: QwenImageSearch, catalog_photo: Path, dashscope_env: TestingServer
+) -> None:
+    class Listener(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.events: list[Any] = []
+
+        def on_custom_event(self, name: str, data: Any, **kwargs: Any) -> None:
+            self.events.append(data)
+
+    search.invoke(catalog_photo)
+    unlistened = dashscope_env.requests[-1]
+    listener = Listener()
+    search.invoke(catalog_photo, config={"callbacks": [listener]})
+    listened = dashscope_env.requests[-1]
+
+    assert unlistened.get("stream", False) is False
+    assert listened["stream"] is True
+    assert [type(event) for event in listener.events][:2] == [SearchStarted, SearchFinished]
+
+
+class CountingRateLimiter(BaseRateLimiter):
+    def __init__(self) -> None:
+        self.acquired = 0
+
+    def acquire(self, *, blocking: bool = True) -> bool:
+        self.acquired += 1
+        return True
+
+    async def aacquire(self, *, blocking: bool = True) -> bool:
+        return self.acquire(blocking=blocking)
+
+
+async def test_the_rate_limiter_paces_paid_searches_only(
+    dashscope_env: TestingServer, catalog_photo: Path
+) -> None:
+    limiter = CountingRateLimiter()
+    search = QwenImageSearch(rate_limiter=limiter, search_cache=InMemoryCache())
+    photos = [entry.path for entry in dashscope_env.catalog.entries()][:3]
+
+    await search.abatch(photos)
+    search.batch(photos)  # all from the cache: free, so not paced
+
+    assert limiter.acquired == 3

@@ -16,12 +16,14 @@ from langchain_qwen_imagesearch import (
     QwenImageSearchTool,
     RateLimitError,
 )
+from langchain_qwen_imagesearch.server import demo_catalog_dir
 from langchain_qwen_imagesearch.server.testing import Fault, TestingServer
 
 
 @pytest.fixture
-def tool(dashscope_env: TestingServer) -> QwenImageSearchTool:
-    return QwenImageSearchTool()
+def tool(dashscope_env: TestingServer, tmp_path: Path) -> QwenImageSearchTool:
+    """The tool, allowed to read the catalog's photos and this test's own files."""
+    return QwenImageSearchTool(local_image_dirs=[demo_catalog_dir(), tmp_path])
 
 
 def call(tool: QwenImageSearchTool, **args: Any) -> ToolMessage:
@@ -116,28 +118,59 @@ def test_configuration_and_service_errors_raise(
     monkeypatch: pytest.MonkeyPatch, catalog_photo: Path, dashscope_env: TestingServer
 ) -> None:
     image = str(catalog_photo)
+    folders = [catalog_photo.parent]
     with pytest.raises(AuthenticationError):
-        call(QwenImageSearchTool(api_key="wrong-key"), image=image)
+        call(QwenImageSearchTool(api_key="wrong-key", local_image_dirs=folders), image=image)
 
     dashscope_env.inject(Fault.failed_response())
     with pytest.raises(RateLimitError):
-        call(QwenImageSearchTool(max_retries=0), image=image)
+        call(QwenImageSearchTool(max_retries=0, local_image_dirs=folders), image=image)
 
     monkeypatch.delenv("DASHSCOPE_API_KEY")
     with pytest.raises(ConfigurationError):
-        call(QwenImageSearchTool(), image=image)
+        call(QwenImageSearchTool(local_image_dirs=folders), image=image)
 
 
-def test_local_files_can_be_forbidden(catalog_photo: Path, dashscope_env: TestingServer) -> None:
-    tool = QwenImageSearchTool(allow_local_files=False)
+def test_the_llm_reads_no_local_files_unless_allowed(
+    catalog_photo: Path, dashscope_env: TestingServer
+) -> None:
+    tool = QwenImageSearchTool()
     data_url = "data:image/jpeg;base64," + base64.b64encode(catalog_photo.read_bytes()).decode()
 
     refused = call(tool, image=str(catalog_photo))
     allowed = call(tool, image=data_url)
 
     assert refused.status == "error"
-    assert "does not read local files" in refused.content
+    assert "reads no local files" in refused.content
     assert allowed.artifact.hits
+
+
+def test_allowed_folders_confine_local_files(
+    catalog_photo: Path, dashscope_env: TestingServer, tmp_path: Path
+) -> None:
+    allowed_folder = tmp_path / "allowed"
+    allowed_folder.mkdir()
+    (allowed_folder / "photo.jpg").write_bytes(catalog_photo.read_bytes())
+    outside = tmp_path / "secret.jpg"
+    outside.write_bytes(catalog_photo.read_bytes())
+    (allowed_folder / "link.jpg").symlink_to(outside)
+    tool = QwenImageSearchTool(local_image_dirs=[allowed_folder])
+
+    inside = call(tool, image="photo.jpg")
+    escapes = [
+        call(tool, image=name)
+        for name in (
+            str(outside),
+            "../secret.jpg",
+            "link.jpg",
+            str(allowed_folder / "../secret.jpg"),
+        )
+    ]
+
+    assert inside.status == "success" and inside.artifact.hits
+    for refused in escapes:
+        assert refused.status == "error"
+        assert "outside the folders this tool may read" in refused.content
 
 
 def test_called_without_a_tool_call_it_returns_the_text(

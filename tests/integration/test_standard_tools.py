@@ -40,11 +40,15 @@ class TestQwenImageSearchToolUnit(ToolsUnitTests):
 class TestQwenImageSearchToolIntegration(ToolsIntegrationTests):
     @pytest.fixture(autouse=True)
     def _environment(self, dashscope_env: TestingServer) -> None:
-        """Zero-argument construction, pointed at the embedded server."""
+        """Construction from the environment, pointed at the embedded server."""
 
     @property
     def tool_constructor(self) -> type[QwenImageSearchTool]:
         return QwenImageSearchTool
+
+    @property
+    def tool_constructor_params(self) -> dict[str, Any]:
+        return {"local_image_dirs": [demo_catalog_dir()]}
 
     @property
     def tool_invoke_params_example(self) -> dict[str, Any]:

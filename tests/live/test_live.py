@@ -6,10 +6,6 @@ loopback URL; each costs one image_search tool call plus tokens.
 
 from __future__ import annotations
 
-import ipaddress
-import os
-from urllib.parse import urlsplit
-
 import pytest
 
 from langchain_qwen_imagesearch import (
@@ -18,6 +14,7 @@ from langchain_qwen_imagesearch import (
     SearchFinished,
     SearchStarted,
 )
+from tests.live.live import LIVE
 
 # The image of the upstream's own user guide.
 PUBLIC_IMAGE_URL = (
@@ -26,23 +23,7 @@ PUBLIC_IMAGE_URL = (
 QUERY = "Find landscape images with a style similar to this one"
 
 
-def _live_skip_reason() -> str | None:
-    if not os.environ.get("DASHSCOPE_API_KEY"):
-        return "DASHSCOPE_API_KEY is not set"
-    host = urlsplit(os.environ.get("DASHSCOPE_BASE_URL", "")).hostname
-    if host is None:
-        return None
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    return f"DASHSCOPE_BASE_URL points at a local server ({host})" if loopback else None
-
-
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.skipif(_live_skip_reason() is not None, reason=_live_skip_reason() or ""),
-]
+pytestmark = LIVE
 
 
 @pytest.fixture(scope="module")

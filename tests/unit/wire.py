@@ -48,12 +48,89 @@ class Wire:
             raise AssertionError("the client sent a request no answer was scripted for")
         return self._answers.popleft()
 
-    def client(self, **options: Any) -> ImageSearchClient:
+    def settings(self) -> dict[str, Any]:
+        """Client settings that send through this wire (for the client or a component)."""
         transport = httpx2.MockTransport(self.handle)
-        return ImageSearchClient(
-            base_url=BASE_URL,
-            api_key="unit-key",
-            http_client=httpx2.Client(transport=transport),
-            http_async_client=httpx2.AsyncClient(transport=transport),
-            **options,
-        )
+        return {
+            "base_url": BASE_URL,
+            "api_key": "unit-key",
+            "http_client": httpx2.Client(transport=transport),
+            "http_async_client": httpx2.AsyncClient(transport=transport),
+        }
+
+    def client(self, **options: Any) -> ImageSearchClient:
+        return ImageSearchClient(**self.settings(), **options)
+
+
+# Payloads shaped as docs/protocol.md#response shows them.
+
+
+def search_call_item(hits: list[dict[str, Any]], call_id: str = "msg_search1") -> dict[str, Any]:
+    return {
+        "id": call_id,
+        "type": "image_search_call",
+        "status": "completed",
+        "name": "image_search",
+        "arguments": '{"img_idx": 0, "bbox": [0, 0, 1000, 1000]}',
+        "output": json.dumps(hits),
+    }
+
+
+def message_item(text: str) -> dict[str, Any]:
+    return {
+        "id": "msg_answer1",
+        "type": "message",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+
+
+def function_call_item(name: str, arguments: dict[str, Any], call_id: str) -> dict[str, Any]:
+    return {
+        "id": f"msg_{call_id}",
+        "type": "function_call",
+        "status": "completed",
+        "call_id": call_id,
+        "name": name,
+        "arguments": json.dumps(arguments),
+    }
+
+
+def response(*items: dict[str, Any], model: str = "qwen3.7-plus") -> dict[str, Any]:
+    searches = sum(item["type"] == "image_search_call" for item in items)
+    usage: dict[str, Any] = {"input_tokens": 100, "output_tokens": 20, "total_tokens": 120}
+    if searches:
+        usage["x_tools"] = {"image_search": {"count": searches}}
+    return {
+        "id": f"resp_{abs(hash(json.dumps(items))) % 10**8}",
+        "object": "response",
+        "created_at": 1771165900.0,
+        "status": "completed",
+        "model": model,
+        "error": None,
+        "output": list(items),
+        "usage": usage,
+    }
+
+
+def events_of(whole: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stream of ``whole`` in the documented order (docs/protocol.md#streaming)."""
+    opening = {**whole, "status": "in_progress", "output": []}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": {**opening, "status": "queued"}},
+        {"type": "response.in_progress", "response": opening},
+    ]
+    for index, item in enumerate(whole["output"]):
+        events.append({"type": "response.output_item.added", "output_index": index, "item": item})
+        if item["type"] == "message":
+            text = item["content"][0]["text"]
+            where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+            for start in range(0, len(text), 5):
+                delta = text[start : start + 5]
+                events.append({"type": "response.output_text.delta", "delta": delta, **where})
+        events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+    events.append({"type": "response.completed", "response": whole})
+    for number, event in enumerate(events):
+        event["sequence_number"] = number
+    return events
