@@ -62,6 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--api-key", help="require this Bearer key (needed off loopback)")
     serve.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="fetch image URLs from private addresses too (a trusted LAN); never loopback",
+    )
+    serve.add_argument(
+        "--image-url-ttl",
+        type=float,
+        default=24 * 3600,
+        metavar="SECONDS",
+        help="how long the signed links to catalog images in hits stay valid (keyed server)",
+    )
+    serve.add_argument("--access-log", action="store_true", help="log each request to stderr")
+    serve.add_argument(
         "--search-delay",
         type=float,
         default=0.0,
@@ -126,13 +139,21 @@ def _answer_writer(args: argparse.Namespace) -> AnswerWriter | None:
 
 def run_index(args: argparse.Namespace) -> int:
     _require_server_extra()
-    from langchain_qwen_imagesearch.server import build_catalog
+    from langchain_qwen_imagesearch.server import CatalogError, build_catalog
 
     if not args.source.is_dir():
         raise UsageError(f"{args.source} is not a folder of images")
-    report = build_catalog(
-        args.source, args.catalog, manifest=args.manifest, progress=not args.quiet
-    )
+    try:
+        report = build_catalog(
+            args.source, args.catalog, manifest=args.manifest, progress=not args.quiet
+        )
+    except CatalogError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        raise UsageError(
+            f"cannot write the catalog {args.catalog}: {error.strerror or error} (give a "
+            "folder you may write, or a new one)"
+        ) from None
     print(
         f"Indexed {report.total} images into {args.catalog} in {report.seconds:.1f} s: "
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
@@ -168,7 +189,9 @@ def run_serve(args: argparse.Namespace) -> int:
     _require_server_extra()
     from langchain_qwen_imagesearch.server import (
         API_PREFIXES,
+        AddressPolicy,
         ServerConfigError,
+        bound_socket,
         check_bind_address,
         serve,
     )
@@ -176,6 +199,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     try:
         check_bind_address(args.host, args.api_key)
+        sock = bound_socket(args.host, args.port)
     except ServerConfigError as error:
         raise UsageError(str(error)) from None
     catalog = _open_catalog(args.catalog)
@@ -184,12 +208,14 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"Base URL: http://{host}:{args.port}{API_PREFIXES[0]}", flush=True)
     serve(
         catalog,
-        host=args.host,
-        port=args.port,
+        sock=sock,
         api_key=args.api_key,
         writer=_answer_writer(args),
         # A development aid only: plain serve runs the bare app.
         middleware=[lambda app: slow_searches(app, args.search_delay)] if args.search_delay else [],
+        address_policy=AddressPolicy(allow_private=args.allow_private_urls),
+        image_url_ttl=args.image_url_ttl,
+        access_log=args.access_log,
     )
     return 0
 

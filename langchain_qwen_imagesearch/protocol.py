@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
@@ -27,6 +28,10 @@ MIN_IMAGE_SIDE = 10
 MAX_ASPECT_RATIO = 200
 MAX_HITS_PER_SEARCH = 100
 BBOX_SCALE = 1000
+MAX_DECODED_PIXELS = 24_000_000
+"""This package's budget, not an upstream limit: pixels one image may decode to, on either
+side (a 6000 x 4000 photo; 96 MB as RGBA). A small file can declare far more (a 657 KB PNG
+of 13000 x 13000 decodes to 2.7 GB); JPEGs decode at reduced scale first, within it."""
 DEFAULT_MODEL = "qwen3.7-plus"
 # Models the docs list for image_search ("series" = the alias plus dated snapshots).
 _DOCUMENTED_MODEL_PATTERN = re.compile(
@@ -267,27 +272,63 @@ class ImageSearchCallItem(WireModel):
         except ValueError:
             return ImageSearchArguments()
 
-    def parsed_output(self) -> list[SearchHitWire]:
-        """The hits; ``[]`` while in progress, for ``"[]"`` and for malformed JSON."""
+    def parsed_output(self) -> ParsedOutput:
+        """The hits (none while in progress, or for ``"[]"``), the entries that are not hits
+        and why, or why the whole output is not the documented JSON list."""
         if not self.output:
-            return []
+            return ParsedOutput()
         try:
             raw = json.loads(self.output)
-        except ValueError:
-            return []
+        except ValueError as error:
+            return ParsedOutput(error=f"not valid JSON ({error})")
         if not isinstance(raw, list):
-            return []
-        hits: list[SearchHitWire] = []
+            return ParsedOutput(error=f"a JSON {type(raw).__name__}, not a list of hits")
+        parsed = ParsedOutput()
         for position, entry in enumerate(raw, start=1):
-            if isinstance(entry, dict) and isinstance(entry.get("url"), str):
-                hits.append(
-                    SearchHitWire(
-                        title=str(entry.get("title") or ""),
-                        url=entry["url"],
-                        index=int(entry.get("index") or position),
-                    )
+            problem = _hit_problem(entry)
+            if problem is not None:
+                parsed.malformed.append(MalformedEntry(json.dumps(entry), problem))
+                continue
+            index = entry.get("index")
+            parsed.hits.append(
+                SearchHitWire(
+                    title=str(entry.get("title") or ""),
+                    url=entry["url"],
+                    index=int(index) if index not in (None, "") else position,
                 )
-        return hits
+            )
+        return parsed
+
+
+@dataclass(frozen=True)
+class MalformedEntry:
+    """An entry of an ``image_search_call.output`` that is no hit, as received."""
+
+    entry: str
+    problem: str
+
+
+@dataclass
+class ParsedOutput:
+    hits: list[SearchHitWire] = field(default_factory=list)
+    malformed: list[MalformedEntry] = field(default_factory=list)
+    error: str | None = None
+
+
+def _hit_problem(entry: Any) -> str | None:
+    """Why ``entry`` is not a hit ``{title, url, index}``, or ``None``."""
+    if not isinstance(entry, dict):
+        return "not an object"
+    if not isinstance(entry.get("url"), str) or not entry["url"]:
+        return "no url"
+    index = entry.get("index")
+    if index in (None, ""):
+        return None
+    if isinstance(index, bool) or not isinstance(index, (int, str)):
+        return f"index {index!r} is not a number"
+    if isinstance(index, str) and not index.strip().isdigit():
+        return f"index {index!r} is not a number"
+    return None
 
 
 class OutputTextPart(WireModel):

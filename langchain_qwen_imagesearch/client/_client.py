@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
-from typing import TypeAlias, TypedDict
+from typing import Any, TypeAlias, TypedDict
 from weakref import WeakKeyDictionary
 
 import httpx2
@@ -45,6 +44,13 @@ from langchain_qwen_imagesearch.client._settings import (
     resolve_model,
 )
 from langchain_qwen_imagesearch.client._stream import StreamAccumulator
+from langchain_qwen_imagesearch.client._transport import (
+    Deadline,
+    aread_events,
+    aread_json,
+    read_events,
+    read_json,
+)
 
 RESPONSES_PATH = "/responses"
 
@@ -69,8 +75,11 @@ class ImageSearchClient:
     Configuration comes from the arguments, else from ``DASHSCOPE_API_KEY``,
     ``DASHSCOPE_BASE_URL`` or ``DASHSCOPE_REGION`` (+ ``DASHSCOPE_WORKSPACE_ID``). The key
     is held as a ``SecretStr`` and never shown; ``settings`` holds the resolved configuration
-    (key, base URL, region, model, timeout, retries). ``retry_backoff`` is the first retry's
-    backoff in seconds (doubling, with jitter) when the service sends no ``Retry-After``.
+    (key, base URL, region, model, timeout, retries). ``timeout`` bounds each attempt from
+    sending the request to the last byte of the answer, however slowly it trickles;
+    ``stall_timeout`` bounds the wait for the next bytes of a stream (by default
+    ``timeout``). ``retry_backoff`` is the first retry's backoff in seconds
+    (doubling, with jitter) when the service sends no ``Retry-After``.
     ``http_client`` / ``http_async_client`` are ``httpx2`` clients (the OpenAI SDK's HTTP
     library) to send through: proxies, custom TLS, test transports. By default the SDK makes
     its own.
@@ -85,6 +94,7 @@ class ImageSearchClient:
         workspace_id: str | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        stall_timeout: float | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         enable_thinking: bool | None = None,
         retry_backoff: float = DEFAULT_RETRY_BACKOFF_SECONDS,
@@ -98,6 +108,7 @@ class ImageSearchClient:
             workspace_id=workspace_id,
             model=model,
             timeout=timeout,
+            stall_timeout=stall_timeout,
             max_retries=max_retries,
             enable_thinking=enable_thinking,
             retry_backoff=retry_backoff,
@@ -207,9 +218,10 @@ class ImageSearchClient:
         search = self._prepared(images, query)
         attempts = self._retry.attempts()
         while True:
+            deadline = Deadline.after(self.settings.timeout)
             try:
-                with self._translated_errors():
-                    payload = self._openai.post(RESPONSES_PATH, body=search.body, cast_to=object)
+                with self._translated_errors(deadline), self._send(search.body, deadline) as sent:
+                    payload = read_json(sent.response, deadline)
                 return search.result_of_payload(payload)
             except APIError as error:
                 time.sleep(attempts.wait_before_retry(error))
@@ -226,27 +238,22 @@ class ImageSearchClient:
         search = self._prepared(images, query)
         attempts = self._retry.attempts()
         while True:
+            deadline = Deadline.after(self.settings.timeout)
             accumulator = StreamAccumulator(search)
             try:
                 with (
-                    self._translated_errors(),
-                    self._openai.post(
-                        RESPONSES_PATH,
-                        body=search.stream_body(),
-                        cast_to=object,
-                        stream=True,
-                        stream_cls=openai.Stream[object],
-                    ) as wire_events,
+                    self._translated_errors(deadline),
+                    self._send(search.stream_body(), deadline) as sent,
                 ):
-                    accumulator.request_id = wire_events.response.headers.get("x-request-id")
-                    for payload in wire_events:
+                    accumulator.request_id = sent.response.headers.get("x-request-id")
+                    for payload in read_events(sent.response, deadline):
                         yield from accumulator.feed(payload)
                 if accumulator.result is not None:
                     return
                 raise accumulator.ended_early()
             except APIError as error:
                 if accumulator.emitted:
-                    raise
+                    raise accumulator.cut_short(error) from error
                 time.sleep(attempts.wait_before_retry(error))
 
     def close(self) -> None:
@@ -273,11 +280,11 @@ class ImageSearchClient:
         search = await self._aprepared(images, query)
         attempts = self._retry.attempts()
         while True:
+            deadline = Deadline.after(self.settings.timeout)
             try:
-                with self._translated_errors():
-                    payload = await self._async_client().post(
-                        RESPONSES_PATH, body=search.body, cast_to=object
-                    )
+                with self._translated_errors(deadline):
+                    async with await self._asend(search.body, deadline) as sent:
+                        payload = await aread_json(sent.response, deadline)
                 return search.result_of_payload(payload)
             except APIError as error:
                 await asyncio.sleep(attempts.wait_before_retry(error))
@@ -289,19 +296,13 @@ class ImageSearchClient:
         search = await self._aprepared(images, query)
         attempts = self._retry.attempts()
         while True:
+            deadline = Deadline.after(self.settings.timeout)
             accumulator = StreamAccumulator(search)
             try:
-                with self._translated_errors():
-                    wire_events = await self._async_client().post(
-                        RESPONSES_PATH,
-                        body=search.stream_body(),
-                        cast_to=object,
-                        stream=True,
-                        stream_cls=openai.AsyncStream[object],
-                    )
-                    async with wire_events:
-                        accumulator.request_id = wire_events.response.headers.get("x-request-id")
-                        async for payload in wire_events:
+                with self._translated_errors(deadline):
+                    async with await self._asend(search.stream_body(), deadline) as sent:
+                        accumulator.request_id = sent.response.headers.get("x-request-id")
+                        async for payload in aread_events(sent.response, deadline):
                             for event in accumulator.feed(payload):
                                 yield event
                 if accumulator.result is not None:
@@ -309,7 +310,7 @@ class ImageSearchClient:
                 raise accumulator.ended_early()
             except APIError as error:
                 if accumulator.emitted:
-                    raise
+                    raise accumulator.cut_short(error) from error
                 await asyncio.sleep(attempts.wait_before_retry(error))
 
     async def aclose(self) -> None:
@@ -340,26 +341,65 @@ class ImageSearchClient:
 
     # ------------------------------------------------------------------ errors
 
+    def _send(self, body: dict[str, Any], deadline: Deadline) -> openai.Stream[object]:
+        """The request sent, its response unread (``_transport`` reads it)."""
+        return self._openai.post(
+            RESPONSES_PATH,
+            body=body,
+            cast_to=object,
+            stream=True,
+            stream_cls=openai.Stream[object],
+            options={"timeout": self._read_timeout(body, deadline)},
+        )
+
+    async def _asend(self, body: dict[str, Any], deadline: Deadline) -> openai.AsyncStream[object]:
+        return await self._async_client().post(
+            RESPONSES_PATH,
+            body=body,
+            cast_to=object,
+            stream=True,
+            stream_cls=openai.AsyncStream[object],
+            options={"timeout": self._read_timeout(body, deadline)},
+        )
+
+    def _read_timeout(self, body: dict[str, Any], deadline: Deadline) -> float:
+        """How long one read may wait: what is left of the call, and for a stream no more
+        than the stall timeout."""
+        stall = self.settings.stall_timeout if body.get("stream") else None
+        left = max(deadline.remaining(), 0.001)
+        return min(stall, left) if stall is not None else left
+
     @contextlib.contextmanager
-    def _translated_errors(self) -> Iterator[None]:
-        """The SDK's exceptions, raised as this package's typed errors."""
+    def _translated_errors(self, deadline: Deadline) -> Iterator[None]:
+        """The SDK's and the HTTP library's exceptions, raised as this package's errors."""
         try:
             yield
         except openai.APIError as error:
-            raise _api_error(error, self.settings) from error
-        except json.JSONDecodeError as error:
-            raise ResponseFailedError(
-                f"The service sent an event that is not JSON: {error}"
+            raise _api_error(error, self.settings, deadline) from error
+        except httpx2.TimeoutException as error:
+            raise _timeout(self.settings, deadline) from error
+        except httpx2.TransportError as error:
+            raise APIConnectionError(
+                f"The connection to {self.settings.base_url} broke: {error}"
             ) from error
 
 
-def _api_error(error: openai.APIError, settings: ClientSettings) -> APIError:
-    if isinstance(error, openai.APITimeoutError):
+def _timeout(settings: ClientSettings, deadline: Deadline) -> APITimeoutError:
+    if deadline.remaining() > 0 and settings.stall_timeout is not None:
         return APITimeoutError(
-            f"No answer from {settings.base_url} within the {settings.timeout:g} s timeout. An "
-            "image search can take over a minute upstream: pass a larger timeout=... if this "
-            "repeats."
+            f"{settings.base_url} sent nothing for {settings.stall_timeout:g} s "
+            "(stall_timeout) in the middle of a stream."
         )
+    return APITimeoutError(
+        f"No complete answer from {settings.base_url} within the {settings.timeout:g} s "
+        "timeout. An image search can take over a minute upstream: pass a larger timeout=... "
+        "if this repeats."
+    )
+
+
+def _api_error(error: openai.APIError, settings: ClientSettings, deadline: Deadline) -> APIError:
+    if isinstance(error, openai.APITimeoutError):
+        return _timeout(settings, deadline)
     if isinstance(error, openai.APIConnectionError):
         cause = error.__cause__ or error.message
         return APIConnectionError(f"Could not reach {settings.base_url}: {cause}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 from langchain_qwen_imagesearch.protocol import ErrorCode, ResponseObject
 
 if TYPE_CHECKING:
-    from langchain_qwen_imagesearch.client._results import ImageSearchResult
+    from langchain_qwen_imagesearch.client._results import ImageSearchCall, ImageSearchResult
 
 
 class ImageSearchError(Exception):
@@ -108,6 +108,29 @@ class ServiceUnavailableError(ServerError):
 
 class ResponseFailedError(APIError):
     """The response ended ``failed`` (HTTP 200 or a streamed ``response.failed``/``error``)."""
+
+
+class MalformedOutputError(ResponseFailedError):
+    """A search's output is not the documented JSON list of hits (docs/protocol.md#response).
+
+    ``raw_output`` is the output as received; ``partial_result`` holds everything else the
+    response carried (other searches' hits, the answer, usage).
+    """
+
+    raw_output: str | None = None
+    partial_result: ImageSearchResult | None = None
+
+    @classmethod
+    def of(
+        cls, call: ImageSearchCall, result: ImageSearchResult, request_id: str | None
+    ) -> MalformedOutputError:
+        error = cls(
+            f"The image search's output is {call.output_error}: raw_output holds it as received.",
+            request_id=request_id or result.id,
+        )
+        error.raw_output = call.raw_output
+        error.partial_result = result
+        return error
 
 
 class IncompleteResponseError(APIError):

@@ -15,7 +15,8 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeAlias
@@ -26,7 +27,12 @@ from typing_extensions import TypeIs
 
 from langchain_qwen_imagesearch.client._errors import ImageInputError
 from langchain_qwen_imagesearch.client._results import PreparedImageInfo
-from langchain_qwen_imagesearch.protocol import MAX_ASPECT_RATIO, MAX_IMAGE_BYTES, MIN_IMAGE_SIDE
+from langchain_qwen_imagesearch.protocol import (
+    MAX_ASPECT_RATIO,
+    MAX_DECODED_PIXELS,
+    MAX_IMAGE_BYTES,
+    MIN_IMAGE_SIDE,
+)
 
 ImageInput: TypeAlias = str | os.PathLike[str] | bytes | bytearray | BinaryIO | Image.Image
 """One image: an http(s) or data URL, a local path, raw bytes, a binary file or a PIL image."""
@@ -201,10 +207,19 @@ def _prepare_path(path: Path, source: _Source) -> PreparedImage:
     if not path.is_file():
         raise source.error("not a file", limit="file exists")
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
+        if size <= MAX_IMAGE_BYTES:
+            return _prepare_bytes(path.read_bytes(), source)
+        # Too large to send as it is: never read whole; Pillow reads what a conversion needs.
+        with path.open("rb") as file:
+            head = file.read(16)
+            file.seek(0)
+            with _opened(lambda: Image.open(file), head, source) as image:
+                _check_geometry(image.size, source)
+                reason = f"the file is {_megabytes(size)}, over the {_LIMIT_TEXT} limit"
+                return _convert(image, reason, source)
     except OSError as error:
         raise source.error(f"cannot read the file: {error.strerror}", limit="readable") from None
-    return _prepare_bytes(data, source)
 
 
 def _prepare_file(file: object, source: _Source) -> PreparedImage:
@@ -228,6 +243,10 @@ def _prepare_bytes(data: bytes, source: _Source, *, as_given: str | None = None)
     mime_type = _MIME_BY_FORMAT.get(image.format or "")
     if mime_type is None:
         return _convert(image, f"{image.format} is not a format the service accepts", source)
+    width, height = image.size
+    if width * height > MAX_DECODED_PIXELS:
+        reason = f"it declares {width}x{height} pixels, over the {_PIXEL_BUDGET_TEXT} budget"
+        return _convert(image, reason, source)
     url_length = len(as_given) if as_given else _data_url_length(mime_type, len(data))
     if url_length > MAX_IMAGE_BYTES:
         reason = f"as a data URL it is {_megabytes(url_length)}, over the {_LIMIT_TEXT} limit"
@@ -250,17 +269,23 @@ def _prepare_pil(image: Image.Image, source: _Source) -> PreparedImage:
 
 
 def _open(data: bytes, source: _Source) -> Image.Image:
-    if not data:
+    return _opened(lambda: Image.open(io.BytesIO(data)), data[:16], source)
+
+
+def _opened(open_image: Callable[[], Image.Image], head: bytes, source: _Source) -> Image.Image:
+    """The image ``open_image`` opens (its header only: pixels decode later, if at all), or
+    this module's error for it; ``head`` is the first bytes of the data."""
+    if not head:
         raise source.error("the image is empty (0 bytes)", limit="readable image")
     try:
-        return Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as error:
-        raise source.error(
-            f"{error}; downscale it first (or raise PIL.Image.MAX_IMAGE_PIXELS)",
-            limit="PIL.Image.MAX_IMAGE_PIXELS",
-        ) from None
+        with warnings.catch_warnings():
+            # The pixel budget decides (_convert); Pillow's own check only warns this far.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return open_image()
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(source, None) from None
     except (UnidentifiedImageError, OSError):
-        if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
             problem = (
                 "HEIC/HEIF images need the pillow-heif plugin: pip install pillow-heif and call "
                 "pillow_heif.register_heif_opener() once (or convert the image to JPEG)"
@@ -299,6 +324,8 @@ def _convert(
     image_format, mime_type = ("PNG", "image/png") if mode == "RGBA" else ("JPEG", "image/jpeg")
     if opened_here:
         image.draft(mode, _decoded_size(image))
+    if image.width * image.height > MAX_DECODED_PIXELS:
+        raise _too_many_pixels(source, original)
     try:
         pixels = image.convert(mode)
     except (OSError, ValueError) as error:
@@ -332,6 +359,15 @@ def _convert(
     if getattr(image, "n_frames", 1) > 1:
         steps.append("first frame only")
     return source.sent(mime_type, data, resized.size, conversion=f"{reason}: {', '.join(steps)}")
+
+
+def _too_many_pixels(source: _Source, size: tuple[int, int] | None) -> ImageInputError:
+    declared = f"{size[0]}x{size[1]} " if size else ""
+    return source.error(
+        f"the image has too many pixels ({declared}over the {_PIXEL_BUDGET_TEXT} budget): "
+        "it would take too much memory to decode; downscale it first",
+        limit=f"{_PIXEL_BUDGET_TEXT} decoded",
+    )
 
 
 def _decoded_size(image: Image.Image) -> tuple[int, int]:
@@ -377,3 +413,4 @@ def _megabytes(byte_count: int) -> str:
 
 
 _LIMIT_TEXT = _megabytes(MAX_IMAGE_BYTES)
+_PIXEL_BUDGET_TEXT = f"{MAX_DECODED_PIXELS / 1e6:g} megapixel"

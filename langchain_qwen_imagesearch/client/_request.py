@@ -25,6 +25,7 @@ from langchain_qwen_imagesearch.client._conversation import (
 from langchain_qwen_imagesearch.client._errors import (
     ImageInputError,
     IncompleteResponseError,
+    MalformedOutputError,
     NoImageError,
     ResponseFailedError,
     error_of_ended_response,
@@ -175,6 +176,9 @@ class PreparedRequest:
         result = ImageSearchResult.from_response(
             response, query=self.query, inputs=self.inputs, raw=raw
         )
+        unreadable = [call for call in result.calls if call.output_error]
+        if unreadable:
+            raise MalformedOutputError.of(unreadable[0], result, request_id)
         if response.status in ("failed", "cancelled", "incomplete"):
             error = error_of_ended_response(response, response.status, request_id)
             if isinstance(error, IncompleteResponseError):

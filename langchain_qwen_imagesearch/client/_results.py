@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +15,8 @@ from langchain_qwen_imagesearch.protocol import (
     dump_wire,
 )
 
+logger = logging.getLogger("langchain_qwen_imagesearch.client")
+
 
 class ImageHit(BaseModel):
     """One image the search found: its 1-based rank, title and source URL."""
@@ -23,6 +26,15 @@ class ImageHit(BaseModel):
     index: int
     title: str
     url: str
+
+
+class MalformedHit(BaseModel):
+    """An entry of a search's output that is not a hit (kept out of ``hits``), and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entry: str = Field(description="the entry as received, as JSON")
+    problem: str
 
 
 class ImageSearchCall(BaseModel):
@@ -35,16 +47,37 @@ class ImageSearchCall(BaseModel):
     )
     status: str | None = None
     hits: list[ImageHit] = Field(default_factory=list)
+    malformed_hits: list[MalformedHit] = Field(
+        default_factory=list, description="entries of the output that are no hits, and why"
+    )
+    output_error: str | None = Field(
+        default=None, description="why the whole output is not the documented list of hits"
+    )
+    raw_output: str | None = Field(
+        default=None, description="the output as received, kept when it could not be read"
+    )
 
     @classmethod
     def from_item(cls, item: ImageSearchCallItem) -> ImageSearchCall:
         arguments = item.parsed_arguments()
+        parsed = item.parsed_output()
+        if parsed.malformed or parsed.error:
+            logger.warning(
+                "image_search_call %s: %s",
+                item.id,
+                parsed.error or f"{len(parsed.malformed)} entries are no hits",
+            )
         return cls(
             id=item.id,
             img_idx=arguments.img_idx,
             bbox=arguments.bbox,
             status=item.status,
-            hits=[ImageHit(index=h.index, title=h.title, url=h.url) for h in item.parsed_output()],
+            hits=[ImageHit(index=h.index, title=h.title, url=h.url) for h in parsed.hits],
+            malformed_hits=[
+                MalformedHit(entry=m.entry, problem=m.problem) for m in parsed.malformed
+            ],
+            output_error=parsed.error,
+            raw_output=item.output if parsed.error or parsed.malformed else None,
         )
 
 

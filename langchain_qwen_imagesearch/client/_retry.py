@@ -8,6 +8,7 @@ exponential backoff with jitter, or the service's ``Retry-After`` when it sends 
 from __future__ import annotations
 
 import logging
+import math
 import random
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -70,9 +71,12 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "nan" and "inf" parse as floats but say nothing usable.
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time())
     except (TypeError, ValueError):

@@ -180,6 +180,7 @@ class ClientSettings:
     region: str | None
     model: str
     timeout: float
+    stall_timeout: float | None
     max_retries: int
     enable_thinking: bool | None
     retry_backoff: float
@@ -194,12 +195,17 @@ class ClientSettings:
         workspace_id: str | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        stall_timeout: float | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         enable_thinking: bool | None = None,
         retry_backoff: float = DEFAULT_RETRY_BACKOFF_SECONDS,
     ) -> ClientSettings:
         if timeout is not None and not timeout > 0:
             raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout}")
+        if stall_timeout is not None and not stall_timeout > 0:
+            raise ConfigurationError(
+                f"stall_timeout must be a positive number of seconds, not {stall_timeout}"
+            )
         if max_retries < 0:
             raise ConfigurationError(f"max_retries must be 0 or more, not {max_retries}")
         if retry_backoff < 0:
@@ -213,6 +219,7 @@ class ClientSettings:
             region=resolved_region,
             model=resolve_model(model),
             timeout=DEFAULT_TIMEOUT_SECONDS if timeout is None else float(timeout),
+            stall_timeout=None if stall_timeout is None else float(stall_timeout),
             max_retries=max_retries,
             enable_thinking=enable_thinking,
             retry_backoff=retry_backoff,

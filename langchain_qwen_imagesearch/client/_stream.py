@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from langchain_qwen_imagesearch.client._errors import (
     APIConnectionError,
+    APIError,
+    IncompleteResponseError,
     ResponseFailedError,
     error_of_ended_response,
     make_api_error,
@@ -168,12 +170,37 @@ class StreamAccumulator:
             output.append(MessageItem(content=[OutputTextPart(text=text)]))
         return output
 
-    def ended_early(self) -> APIConnectionError:
-        """The error for a stream that closed before any terminal event."""
-        return APIConnectionError(
-            "The stream ended before the response completed (connection closed early).",
+    def ended_early(self) -> APIError:
+        """The error for a stream that closed before any terminal event: incomplete, with
+        what arrived, once something did; else a connection error (retried)."""
+        return self.cut_short(
+            APIConnectionError(
+                "The stream ended before the response completed (connection closed early).",
+                request_id=self.request_id,
+            )
+        )
+
+    def cut_short(self, error: APIError) -> APIError:
+        """``error`` as the caller should see it after part of the answer was shown: a cut
+        connection becomes ``IncompleteResponseError`` holding the hits that arrived."""
+        if not self.emitted or not isinstance(error, APIConnectionError):
+            return error
+        response = ResponseObject(
+            id=self._opening.id,
+            model=self._opening.model or self._search.model,
+            status="incomplete",
+            output=self._collected_output(),
+        )
+        incomplete = IncompleteResponseError(
+            f"The stream was cut before the response completed ({error.message}); "
+            "partial_result holds what arrived.",
+            code="connection_cut",
             request_id=self.request_id,
         )
+        incomplete.partial_result = ImageSearchResult.from_response(
+            response, query=self._search.query, inputs=self._search.inputs
+        )
+        return incomplete
 
 
 def _item_key(item: OutputItem, output_index: int | None) -> str:

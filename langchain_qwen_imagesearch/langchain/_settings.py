@@ -55,7 +55,12 @@ class ImageSearchSettings(BaseModel):
     region: str | None = Field(default=None, description="Model Studio region, e.g. cn-beijing")
     workspace_id: str | None = None
     model: str | None = Field(default=None, description="model that runs the search")
-    timeout: float | None = Field(default=None, description="seconds per request")
+    timeout: float | None = Field(
+        default=None, description="seconds an attempt may take, to the answer's last byte"
+    )
+    stall_timeout: float | None = Field(
+        default=None, description="seconds a stream may go silent (default: timeout)"
+    )
     max_retries: int = DEFAULT_MAX_RETRIES
     enable_thinking: bool | None = None
     search_cache: BaseCache | None = Field(
@@ -96,6 +101,7 @@ class ImageSearchSettings(BaseModel):
             "workspace_id": self.workspace_id,
             "model": self.model,
             "timeout": self.timeout,
+            "stall_timeout": self.stall_timeout,
             "max_retries": self.max_retries,
             "enable_thinking": self.enable_thinking,
             "http_client": self.http_client,

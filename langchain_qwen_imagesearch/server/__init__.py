@@ -21,10 +21,12 @@ from langchain_qwen_imagesearch.server.engine.catalog import Catalog
 from langchain_qwen_imagesearch.server.engine.hit_rule import HitRule, Match
 from langchain_qwen_imagesearch.server.http.app import API_PREFIXES, create_app
 from langchain_qwen_imagesearch.server.indexer import IndexReport, build_catalog
+from langchain_qwen_imagesearch.server.inputs.addresses import AddressPolicy
 from langchain_qwen_imagesearch.server.runner import (
     BackgroundServer,
     EmbeddedServer,
     ServerConfigError,
+    bound_socket,
     check_bind_address,
     serve,
 )
@@ -32,6 +34,7 @@ from langchain_qwen_imagesearch.server.store.catalog_files import CatalogEntry, 
 
 __all__ = [
     "API_PREFIXES",
+    "AddressPolicy",
     "AnswerWriter",
     "BackgroundServer",
     "Catalog",
@@ -44,6 +47,7 @@ __all__ = [
     "Match",
     "ServerConfigError",
     "SummaryAnswerWriter",
+    "bound_socket",
     "build_catalog",
     "check_bind_address",
     "create_app",

@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import anyio.to_thread
-import httpx
-from PIL import Image
 
 from langchain_qwen_imagesearch.protocol import (
     FULL_IMAGE_BBOX,
@@ -41,7 +39,8 @@ from langchain_qwen_imagesearch.server.error_answers import (
     invalid_parameter,
     model_not_found,
 )
-from langchain_qwen_imagesearch.server.input_images import load_input_image
+from langchain_qwen_imagesearch.server.inputs.decode import InputPicture
+from langchain_qwen_imagesearch.server.inputs.load import InputLoader
 from langchain_qwen_imagesearch.server.store.catalog_files import CatalogEntry
 from langchain_qwen_imagesearch.server.usage_estimate import estimate_usage
 
@@ -68,10 +67,10 @@ ACCEPTED_TOOLS = frozenset({IMAGE_SEARCH_TOOL, FUNCTION_TOOL})
 class Responder:
     """Answers Responses-API requests by searching a catalog and writing the inference."""
 
-    def __init__(self, catalog: Catalog, writer: AnswerWriter, http: httpx.AsyncClient) -> None:
+    def __init__(self, catalog: Catalog, writer: AnswerWriter, inputs: InputLoader) -> None:
         self._catalog = catalog
         self._writer = writer
-        self._http = http
+        self._inputs_loader = inputs
 
     async def stream(
         self, request: ResponsesRequest, hit_url: HitUrl
@@ -96,7 +95,7 @@ class Responder:
             pass
         return run.response
 
-    async def _inputs(self, request: ResponsesRequest) -> list[Image.Image]:
+    async def _inputs(self, request: ResponsesRequest) -> list[InputPicture]:
         """Reject what the upstream rejects before any work, then load the input images."""
         if not is_documented_model(request.model):
             raise model_not_found(request.model)
@@ -106,11 +105,10 @@ class Responder:
                 f"Tool type(s) {', '.join(unsupported)} are not supported by this server; "
                 f"it implements {IMAGE_SEARCH_TOOL} and accepts {FUNCTION_TOOL} tools."
             )
-        return [
-            await load_input_image(image.image_url, self._http) for image in request.input_images()
-        ]
+        urls = [image.image_url for image in request.input_images()]
+        return await self._inputs_loader.load_all(urls)
 
-    async def _run(self, run: _Run, images: Sequence[Image.Image]) -> AsyncIterator[StreamEvent]:
+    async def _run(self, run: _Run, images: Sequence[InputPicture]) -> AsyncIterator[StreamEvent]:
         """Search each image (one ``image_search_call`` per image), then stream the answer."""
         for event in run.opening():
             yield event
@@ -123,7 +121,7 @@ class Responder:
                 added, item, output_index = run.search_started(img_idx)
                 yield added
                 matches = await anyio.to_thread.run_sync(
-                    self._catalog.search, image, MAX_HITS_PER_SEARCH
+                    self._catalog.search, image.pixels, MAX_HITS_PER_SEARCH
                 )
                 outcome, done = run.search_finished(img_idx, item, output_index, matches)
                 outcomes.append(outcome)
@@ -135,7 +133,7 @@ class Responder:
     def _answer_deltas(
         self,
         run: _Run,
-        images: Sequence[Image.Image],
+        images: Sequence[InputPicture],
         outcomes: list[SearchOutcome],
         searched: bool,
     ) -> AsyncIterator[str]:
@@ -143,7 +141,7 @@ class Responder:
             return _single(NO_IMAGE_ANSWER)
         if not searched:
             return _single(TOOL_NOT_ENABLED_ANSWER)
-        searched_images = [images[outcome.img_idx] for outcome in outcomes]
+        searched_images = [images[outcome.img_idx].pixels for outcome in outcomes]
         query = run.request.latest_user_text()
         return self._writer.write(query=query, images=searched_images, outcomes=outcomes)
 
@@ -229,7 +227,7 @@ class _Run:
     async def answer(
         self,
         deltas: AsyncIterator[str],
-        images: Sequence[Image.Image],
+        images: Sequence[InputPicture],
         outcomes: Sequence[SearchOutcome],
     ) -> AsyncIterator[StreamEvent]:
         """The message item streamed from ``deltas``, then ``response.completed``."""
@@ -256,7 +254,7 @@ class _Run:
         )
         self.response.usage = estimate_usage(
             prompt=self.request.user_text(),
-            images=images,
+            image_sizes=[(image.width, image.height) for image in images],
             hits=[hit for outcome in outcomes for hit in outcome.hits],
             answer=text,
             searches=len(outcomes),

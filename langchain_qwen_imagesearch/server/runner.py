@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 import threading
@@ -18,6 +19,9 @@ from langchain_qwen_imagesearch.server.answers import AnswerWriter
 from langchain_qwen_imagesearch.server.demo import open_demo_catalog
 from langchain_qwen_imagesearch.server.engine.catalog import Catalog
 from langchain_qwen_imagesearch.server.http.app import API_PREFIXES, create_app
+from langchain_qwen_imagesearch.server.http.signed_urls import DEFAULT_TTL_SECONDS
+from langchain_qwen_imagesearch.server.inputs.addresses import AddressPolicy
+from langchain_qwen_imagesearch.server.logs import log_without_blocking
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -33,7 +37,11 @@ class ServerConfigError(ValueError):
 
 
 def check_bind_address(host: str, api_key: str | None) -> None:
-    """Refuse to expose a keyless server beyond this machine."""
+    """Refuse a blank key, and to expose a keyless server beyond this machine."""
+    if api_key is not None and not api_key.strip():
+        raise ServerConfigError(
+            "The API key is blank: give a real key (--api-key), or none on a loopback address."
+        )
     if api_key:
         return
     try:
@@ -65,12 +73,7 @@ class BackgroundServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on such sockets, and without
-        # it every request on a kept-alive connection stalls ~40 ms (Nagle + delayed ACK).
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        sock = bound_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self._app, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
@@ -120,6 +123,7 @@ class EmbeddedServer(BackgroundServer):
         port: int = 0,
         writer: AnswerWriter | None = None,
         middleware: Sequence[Middleware] = (),
+        address_policy: AddressPolicy | None = None,
     ):
         check_bind_address(host, api_key)
         if catalog is None:
@@ -128,11 +132,8 @@ class EmbeddedServer(BackgroundServer):
             catalog = Catalog.open(catalog)
         self.catalog = catalog
         self.api_key = api_key
-        super().__init__(
-            _wrapped(create_app(catalog, api_key=api_key, writer=writer), middleware),
-            host=host,
-            port=port,
-        )
+        app = create_app(catalog, api_key=api_key, writer=writer, address_policy=address_policy)
+        super().__init__(_wrapped(app, middleware), host=host, port=port)
 
     @property
     def base_url(self) -> str:
@@ -145,14 +146,54 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
+    sock: socket.socket | None = None,
     api_key: str | None = None,
     writer: AnswerWriter | None = None,
     middleware: Sequence[Middleware] = (),
+    address_policy: AddressPolicy | None = None,
+    image_url_ttl: float = DEFAULT_TTL_SECONDS,
+    access_log: bool = False,
 ) -> None:
-    """Serve in the foreground until interrupted (the ``serve`` command)."""
-    check_bind_address(host, api_key)
-    app = _wrapped(create_app(catalog, api_key=api_key, writer=writer), middleware)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    """Serve in the foreground until interrupted (the ``serve`` command), on ``host:port``
+    or an already bound ``sock``. Logs go to stderr without ever blocking the server;
+    requests are logged only with ``access_log``."""
+    check_bind_address(sock.getsockname()[0] if sock else host, api_key)
+    sock = sock or bound_socket(host, port)
+    app = create_app(
+        catalog,
+        api_key=api_key,
+        writer=writer,
+        address_policy=address_policy,
+        image_url_ttl=image_url_ttl,
+    )
+    config = uvicorn.Config(
+        _wrapped(app, middleware), log_config=None, access_log=access_log, lifespan="on"
+    )
+    listener = log_without_blocking(access_log=access_log)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        listener.stop()
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port``; a port in use or not allowed is a clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on such sockets, and without
+    # it every request on a kept-alive connection stalls ~40 ms (Nagle + delayed ACK).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise ServerConfigError(
+                f"Port {port} on {host} is in use: stop what listens there, or pick another "
+                "port with --port."
+            ) from None
+        raise ServerConfigError(f"Cannot listen on {host}:{port}: {error.strerror}.") from None
+    return sock
 
 
 def _wrapped(app: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from PIL import Image
-
 from langchain_qwen_imagesearch.protocol import (
     IMAGE_SEARCH_TOOL,
     InputTokensDetails,
@@ -27,9 +25,8 @@ def text_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARACTERS_PER_TEXT_TOKEN)
 
 
-def image_tokens(image: Image.Image) -> int:
+def image_tokens(width: int, height: int) -> int:
     """About one token per 32x32 pixels, capped near 2,500 per image."""
-    width, height = image.size
     side = PIXELS_PER_IMAGE_TOKEN_SIDE
     return min(MAX_TOKENS_PER_IMAGE, math.ceil(width / side) * math.ceil(height / side))
 
@@ -37,14 +34,14 @@ def image_tokens(image: Image.Image) -> int:
 def estimate_usage(
     *,
     prompt: str,
-    images: Sequence[Image.Image],
+    image_sizes: Sequence[tuple[int, int]],
     hits: Sequence[SearchHitWire],
     answer: str,
     searches: int,
 ) -> UsageWire:
     input_tokens = (
         text_tokens(prompt)
-        + sum(image_tokens(image) for image in images)
+        + sum(image_tokens(width, height) for width, height in image_sizes)
         + sum(text_tokens(hit.title + hit.url) + TOKENS_PER_HIT_THUMBNAIL for hit in hits)
     )
     output_tokens = text_tokens(answer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from langchain_qwen_imagesearch import ImageHit, ImageSearchResult, QwenImageSearch
@@ -16,8 +17,9 @@ def test_a_real_result_renders_as_a_gallery_linked_to_its_sources(
     html = result._repr_html_()
 
     hit = result.hits[0]
-    assert f'<img src="{hit.url}"' in html
-    assert f'<a href="{hit.url}" target="_blank" rel="noopener noreferrer">{hit.title}</a>' in html
+    assert f'<img src="{escape(hit.url, quote=True)}"' in html
+    link = f'<a href="{escape(hit.url, quote=True)}" target="_blank" rel="noopener noreferrer">'
+    assert f"{link}{hit.title}</a>" in html
     assert "<b>Query:</b> who is this?" in html
     assert "1 image_search call(s)" in html
 

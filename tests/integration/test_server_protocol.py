@@ -207,11 +207,23 @@ def test_wrong_key_gets_401_invalid_api_key_in_the_flat_envelope(
     assert set(body) == {"request_id", "code", "message"} and body["code"] == "InvalidApiKey"
 
 
-def test_catalog_images_need_the_key(embedded_server: TestingServer, catalog_photo: Path) -> None:
+def test_hit_links_are_signed_and_work_without_the_key(
+    embedded_server: TestingServer, catalog_photo: Path
+) -> None:
     body = post(embedded_server, request_body(photo_data_url(catalog_photo))).json()
     url = json.loads(body["output"][0]["output"])[0]["url"]
+    bare, _, query = url.partition("?")
+    expires, signature = (part.split("=")[1] for part in query.split("&"))
+    forged = f"{bare}?expires={expires}&signature={'0' * len(signature)}"
+    later = f"{bare}?expires={int(expires) + 1}&signature={signature}"
+    stale = f"{bare}?expires=1&signature={signature}"
 
-    assert httpx.get(url).status_code == 401
+    assert httpx.get(url).status_code == 200
+    assert httpx.get(url).content == catalog_photo.read_bytes()
+    for refused in (bare, forged, later, stale):
+        assert httpx.get(refused).status_code == 401, refused
+    keyed = httpx.get(bare, headers={"Authorization": f"Bearer {embedded_server.api_key}"})
+    assert keyed.status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -257,7 +269,8 @@ def test_an_image_url_is_downloaded(embedded_server: TestingServer, catalog_phot
         body = post(server, request_body(keyless_url)).json()
 
     hits = json.loads(body["output"][0]["output"])
-    assert hits[0]["url"].rsplit("/", 1)[1] == url.rsplit("/", 1)[1]
+    # The keyless server links its images unsigned; the entry is the same.
+    assert hits[0]["url"].rsplit("/", 1)[1] == url.rsplit("/", 1)[1].split("?")[0]
 
 
 def test_an_unknown_model_is_not_found(embedded_server: TestingServer, catalog_photo: Path) -> None:

@@ -37,7 +37,7 @@ def test_every_error_class_is_exported() -> None:
     errors = inspect.getmembers(
         client._errors, lambda value: isinstance(value, type) and issubclass(value, Exception)
     )
-    assert len(errors) == 18
+    assert len(errors) == 19
     for name, cls in errors:
         assert getattr(package, name) is cls, f"{name} is not exported"
 

@@ -13,14 +13,13 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 
-import httpx
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from langchain_qwen_imagesearch.protocol import ResponsesRequest
+from langchain_qwen_imagesearch.protocol import ErrorCode, ResponsesRequest
 from langchain_qwen_imagesearch.server.answers import AnswerWriter, SummaryAnswerWriter
 from langchain_qwen_imagesearch.server.engine.catalog import Catalog
 from langchain_qwen_imagesearch.server.error_answers import (
@@ -34,8 +33,16 @@ from langchain_qwen_imagesearch.server.http.rendering import (
     event_stream_response,
     response_json,
 )
+from langchain_qwen_imagesearch.server.http.signed_urls import DEFAULT_TTL_SECONDS, ImageUrlSigner
+from langchain_qwen_imagesearch.server.inputs.addresses import AddressPolicy
+from langchain_qwen_imagesearch.server.inputs.decode import Decoder
+from langchain_qwen_imagesearch.server.inputs.fetch import ImageFetcher
+from langchain_qwen_imagesearch.server.inputs.load import InputLoader
 from langchain_qwen_imagesearch.server.responder import HitUrl, Responder
 from langchain_qwen_imagesearch.server.store.catalog_files import CatalogEntry
+
+MAX_REQUEST_BYTES = 48 * 1024 * 1024
+"""Largest request body read: a few images of the upstream's 10 MB each, as data URLs."""
 
 # The paths the upstream serves the Responses API under
 # (docs/protocol.md#endpoint-and-authentication).
@@ -44,19 +51,38 @@ CATALOG_IMAGE_PATH = "/catalog/images/{entry_id}"
 
 
 def create_app(
-    catalog: Catalog, *, api_key: str | None = None, writer: AnswerWriter | None = None
+    catalog: Catalog,
+    *,
+    api_key: str | None = None,
+    writer: AnswerWriter | None = None,
+    address_policy: AddressPolicy | None = None,
+    image_url_ttl: float = DEFAULT_TTL_SECONDS,
 ) -> Starlette:
-    """The ASGI app: serve it with any ASGI server (``uvicorn``)."""
-    return _Routes(catalog, api_key, writer or SummaryAnswerWriter(len(catalog))).app()
+    """The ASGI app: serve it with any ASGI server (``uvicorn``). ``address_policy`` says
+    which addresses image URLs may lead to (public ones only, by default); links to catalog
+    images stay valid ``image_url_ttl`` seconds without the key."""
+    writer = writer or SummaryAnswerWriter(len(catalog))
+    signer = ImageUrlSigner(api_key, image_url_ttl) if api_key is not None else None
+    policy = address_policy or AddressPolicy()
+    return _Routes(catalog, api_key, writer, policy, signer).app()
 
 
 class _Routes:
     """The handlers of one server, sharing its catalog, key and responder."""
 
-    def __init__(self, catalog: Catalog, api_key: str | None, writer: AnswerWriter) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        api_key: str | None,
+        writer: AnswerWriter,
+        address_policy: AddressPolicy,
+        signer: ImageUrlSigner | None,
+    ) -> None:
         self._catalog = catalog
         self._api_key = api_key
         self._writer = writer
+        self._address_policy = address_policy
+        self._signer = signer
         self._responder: Responder | None = None
 
     def app(self) -> Starlette:
@@ -70,19 +96,27 @@ class _Routes:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(follow_redirects=True) as http:
-            self._responder = Responder(self._catalog, self._writer, http)
+        fetcher = ImageFetcher(self._address_policy)
+        inputs = InputLoader(fetcher, Decoder())
+        self._responder = Responder(self._catalog, self._writer, inputs)
+        try:
             yield
-        self._responder = None
+        finally:
+            self._responder = None
+            await fetcher.aclose()
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "catalog_images": len(self._catalog)})
 
     async def catalog_image(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
-        if not is_authorized(request, self._api_key):
+        entry_id = request.path_params["entry_id"]
+        signed = self._signer is not None and self._signer.is_valid(
+            entry_id, request.query_params.get("expires"), request.query_params.get("signature")
+        )
+        if not signed and not is_authorized(request, self._api_key):
             return error_response(invalid_api_key(), request_id)
-        entry = self._catalog.get(request.path_params["entry_id"])
+        entry = self._catalog.get(entry_id)
         if entry is None:
             return JSONResponse(
                 {"request_id": request_id, "code": "NotFound", "message": "No such catalog image."},
@@ -97,13 +131,20 @@ class _Routes:
         if not is_authorized(request, self._api_key):
             return error_response(invalid_api_key(), request_id)
         try:
-            parsed = ResponsesRequest.model_validate(json.loads(await request.body()))
+            parsed = ResponsesRequest.model_validate(json.loads(await _capped_body(request)))
+        except ErrorAnswer as error:
+            return error_response(error, request_id)
+        except RecursionError:
+            return error_response(
+                invalid_parameter("The request body is invalid: its JSON is nested too deeply."),
+                request_id,
+            )
         except (ValueError, ValidationError) as error:
             return error_response(
                 invalid_parameter(f"The request body is invalid: {error}"), request_id
             )
         assert self._responder is not None, "the app's lifespan has not started"
-        hit_url = _hit_url_for(request)
+        hit_url = _hit_url_for(request, self._signer)
         if parsed.stream:
             return event_stream_response(self._responder.stream(parsed, hit_url), request_id)
         try:
@@ -112,11 +153,38 @@ class _Routes:
             return error_response(error, request_id)
 
 
-def _hit_url_for(request: Request) -> HitUrl:
-    """Hits link to their source URL, else to this server's copy of the catalog image."""
+async def _capped_body(request: Request) -> bytes:
+    """The body, refused (413) beyond ``MAX_REQUEST_BYTES`` whether declared or streamed."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_REQUEST_BYTES:
+        raise _too_large()
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > MAX_REQUEST_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> ErrorAnswer:
+    return ErrorAnswer(
+        413,
+        ErrorCode.INVALID_PARAMETER,
+        f"The request body exceeds {MAX_REQUEST_BYTES:,} bytes: send fewer or smaller images.",
+    )
+
+
+def _hit_url_for(request: Request, signer: ImageUrlSigner | None) -> HitUrl:
+    """Hits link to their source URL, else to this server's copy of the catalog image (a
+    signed link on a keyed server, so that it works without the key)."""
     base = str(request.base_url).rstrip("/")
 
     def hit_url(entry: CatalogEntry) -> str:
-        return entry.source_url or base + CATALOG_IMAGE_PATH.format(entry_id=entry.id)
+        if entry.source_url:
+            return entry.source_url
+        link = base + CATALOG_IMAGE_PATH.format(entry_id=entry.id)
+        return f"{link}?{signer.query(entry.id)}" if signer is not None else link
 
     return hit_url

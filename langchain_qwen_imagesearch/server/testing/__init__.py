@@ -11,12 +11,15 @@ from pathlib import Path
 
 from langchain_qwen_imagesearch.server.answers import AnswerWriter
 from langchain_qwen_imagesearch.server.engine.catalog import Catalog
+from langchain_qwen_imagesearch.server.inputs.addresses import AddressPolicy
 from langchain_qwen_imagesearch.server.runner import EmbeddedServer, Middleware
 from langchain_qwen_imagesearch.server.testing.faults import Fault, FaultInjector
 from langchain_qwen_imagesearch.server.testing.recording import RequestRecorder
 from langchain_qwen_imagesearch.server.testing.rewriting import RequestBody
 from langchain_qwen_imagesearch.server.testing.sloppy_stream import sloppy_streams
 from langchain_qwen_imagesearch.server.testing.slow_search import slow_searches
+
+LOOPBACK_ALLOWED = AddressPolicy(allow_loopback=True)
 
 __all__ = [
     "Fault",
@@ -32,7 +35,9 @@ class TestingServer(EmbeddedServer):
     """The embedded server on a loopback port, recording requests and taking scripted faults.
 
     ``search_delay`` holds each search to at least that many seconds, like the slow
-    upstream; ``sloppy_stream`` sends streams the way the upstream has been seen to.
+    upstream; ``sloppy_stream`` sends streams the way the upstream has been seen to. Unlike a
+    plain server it fetches image URLs from loopback addresses too (test fixtures serve
+    images there); pass ``address_policy=AddressPolicy()`` to test the refusal itself.
     """
 
     __test__ = False  # not a pytest test class
@@ -47,6 +52,7 @@ class TestingServer(EmbeddedServer):
         writer: AnswerWriter | None = None,
         search_delay: float = 0.0,
         sloppy_stream: bool = False,
+        address_policy: AddressPolicy = LOOPBACK_ALLOWED,
     ):
         self.recorder = RequestRecorder()
         self.faults = FaultInjector()
@@ -56,7 +62,13 @@ class TestingServer(EmbeddedServer):
         if sloppy_stream:
             middleware.append(sloppy_streams)
         super().__init__(
-            catalog, api_key=api_key, host=host, port=port, writer=writer, middleware=middleware
+            catalog,
+            api_key=api_key,
+            host=host,
+            port=port,
+            writer=writer,
+            middleware=middleware,
+            address_policy=address_policy,
         )
 
     @property
