@@ -143,9 +143,17 @@ def run_index(args: argparse.Namespace) -> int:
 
     if not args.source.is_dir():
         raise UsageError(f"{args.source} is not a folder of images")
+
+    def waiting() -> None:
+        print(f"Another index run is writing {args.catalog}: waiting for it...", file=sys.stderr)
+
     try:
         report = build_catalog(
-            args.source, args.catalog, manifest=args.manifest, progress=not args.quiet
+            args.source,
+            args.catalog,
+            manifest=args.manifest,
+            progress=not args.quiet,
+            on_wait=waiting,
         )
     except CatalogError as error:
         raise UsageError(str(error)) from None
@@ -161,6 +169,8 @@ def run_index(args: argparse.Namespace) -> int:
     )
     for path, reason in report.skipped:
         print(f"  skipped {path}: {reason}", file=sys.stderr)
+    for path, earlier in report.duplicates:
+        print(f"  {path}: the same picture as {earlier}; both kept", file=sys.stderr)
     return 0
 
 

@@ -14,7 +14,7 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +33,8 @@ from langchain_qwen_imagesearch.server.engine.descriptors import (
 from langchain_qwen_imagesearch.server.store.catalog_files import (
     CatalogEntry,
     CatalogError,
+    StoredCatalog,
+    catalog_lock,
     read_catalog,
     write_catalog,
 )
@@ -55,6 +57,9 @@ class IndexReport:
     removed: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """Files left out, as (path relative to the source, reason)."""
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    """Files with the same content as an earlier one, as (path, the earlier path): both are
+    kept, each with its own title and URL."""
     total: int = 0
     """Entries in the catalog after the run."""
     seconds: float = 0.0
@@ -78,21 +83,39 @@ def build_catalog(
     *,
     manifest: str | Path | None = None,
     progress: bool = False,
+    on_wait: Callable[[], None] | None = None,
 ) -> IndexReport:
     """Index every image below ``source`` into ``catalog_dir``, incrementally.
 
-    Files gone from ``source`` are dropped. Titles and URLs come from ``manifest`` (default:
-    a ``manifest.json`` in ``source``, if any), mapping relative paths to
-    ``{"title", "url"}``; otherwise the title is made from the file name. Unreadable files
-    are skipped and reported.
+    A catalog holds several source folders: indexing one adds to the catalog, and files
+    gone from ``source`` are dropped, the other folders' entries staying as they are. Titles
+    and URLs come from ``manifest`` (default: a ``manifest.json`` in ``source``, if any),
+    mapping relative paths to ``{"title", "url"}``; otherwise the title is made from the
+    file name. Unreadable files are skipped and reported; files with the same content are
+    all kept, and reported. One run at a time writes a catalog: another waits for it (and
+    ``on_wait`` is called first). Progress shows on a terminal only.
     """
     started = time.perf_counter()
     source_dir = Path(source).expanduser().resolve()
     if not source_dir.is_dir():
         raise CatalogError(f"{source} is not a folder: give the folder of images to index")
     folder = Path(catalog_dir).expanduser().resolve()
+    if folder.exists() and not folder.is_dir():
+        raise CatalogError(f"{catalog_dir} is a file, not a catalog folder: give a folder")
     descriptions = read_manifest(manifest_path(source_dir, manifest))
-    previous = _previous_run(folder)
+    with catalog_lock(folder, on_wait):
+        return _index_into(folder, source_dir, descriptions, progress, started)
+
+
+def _index_into(
+    folder: Path,
+    source_dir: Path,
+    descriptions: dict[str, dict[str, str]],
+    progress: bool,
+    started: float,
+) -> IndexReport:
+    stored = _stored(folder)
+    previous = _by_path(stored)
     known_vectors = {indexed.entry.sha256: indexed.vector for indexed in previous.values()}
 
     report = IndexReport()
@@ -112,9 +135,9 @@ def build_catalog(
                 continue
             sha256 = outcome.entry.sha256
             if sha256 in first_path_of:
-                report.skipped.append((relative, f"same picture as {first_path_of[sha256]}"))
-                continue
-            first_path_of[sha256] = relative
+                report.duplicates.append((relative, first_path_of[sha256]))
+            else:
+                first_path_of[sha256] = relative
             description = descriptions.get(relative, {})
             entry = replace(
                 outcome.entry,
@@ -134,16 +157,25 @@ def build_catalog(
         pool.shutdown(cancel_futures=True)
 
     current_paths = {indexed.entry.path for indexed in kept}
-    report.removed = sum(1 for path in previous if path not in current_paths)
-    vectors = np.array([indexed.vector for indexed in kept], dtype=np.float32)
+    report.removed = sum(
+        1 for path in previous if path.is_relative_to(source_dir) and path not in current_paths
+    )
+    # The catalog's other folders stay as they are.
+    others = [
+        kept_before for path, kept_before in previous.items() if not path.is_relative_to(source_dir)
+    ]
+    unlocated = _without_path(stored)
+    everything = others + unlocated + kept
+    vectors = np.array([indexed.vector for indexed in everything], dtype=np.float32)
+    sources = sorted({*(stored.sources if stored else []), str(source_dir)})
     write_catalog(
         folder,
-        source=source_dir,
+        sources=sources,
         descriptor_version=DESCRIPTOR_VERSION,
-        entries=[indexed.entry for indexed in kept],
-        vectors=vectors.reshape(len(kept), DESCRIPTOR_DIM),
+        entries=[indexed.entry for indexed in everything],
+        vectors=vectors.reshape(len(everything), DESCRIPTOR_DIM),
     )
-    report.total = len(kept)
+    report.total = len(everything)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -154,19 +186,29 @@ def title_from_file_name(name: str) -> str:
     return words[:1].upper() + words[1:] if words else name
 
 
-def _previous_run(folder: Path) -> dict[Path, _Indexed]:
-    """What the last run indexed, by absolute path; empty if there is no usable catalog."""
+def _stored(folder: Path) -> StoredCatalog | None:
+    """The catalog as the last run left it; ``None`` if there is no usable one (everything
+    is then indexed from scratch)."""
     try:
-        stored = read_catalog(folder, descriptor_version=DESCRIPTOR_VERSION, dim=DESCRIPTOR_DIM)
+        return read_catalog(folder, descriptor_version=DESCRIPTOR_VERSION, dim=DESCRIPTOR_DIM)
     except CatalogError:
-        # Nothing reusable: everything is indexed from scratch.
-        return {}
+        return None
+
+
+def _indexed_entries(stored: StoredCatalog | None) -> list[_Indexed]:
+    if stored is None:
+        return []
     vectors = stored.vectors.astype(np.float32)
-    return {
-        entry.path: _Indexed(entry, vector)
-        for entry, vector in zip(stored.entries, vectors, strict=True)
-        if entry.path is not None
-    }
+    return [_Indexed(e, v) for e, v in zip(stored.entries, vectors, strict=True)]
+
+
+def _by_path(stored: StoredCatalog | None) -> dict[Path, _Indexed]:
+    """What the last runs indexed, by absolute path."""
+    return {i.entry.path: i for i in _indexed_entries(stored) if i.entry.path is not None}
+
+
+def _without_path(stored: StoredCatalog | None) -> list[_Indexed]:
+    return [i for i in _indexed_entries(stored) if i.entry.path is None]
 
 
 def _try_index_file(
@@ -202,8 +244,10 @@ def _index_file(
 def _indexed(
     path: Path, sha256: str, stat: os.stat_result, vector: NDArray[np.float32]
 ) -> _Indexed:
+    # The path is part of the id: two files of the same content are two entries.
+    entry_id = hashlib.sha256(f"{path}\0{sha256}".encode()).hexdigest()[:_SHORT_ID_LENGTH]
     entry = CatalogEntry(
-        id=sha256[:_SHORT_ID_LENGTH],
+        id=entry_id,
         title="",
         path=path,
         source_url=None,
@@ -244,5 +288,23 @@ def _progress(items: Iterable[_T], total: int, enabled: bool) -> Iterable[_T]:
         return items
     from tqdm import tqdm
 
-    bar: Iterable[_T] = tqdm(items, total=total, desc="Indexing", unit="image", file=sys.stderr)
+    # disable=None: a bar on a terminal, nothing when stderr goes to a log or a pipe.
+    bar: Iterable[_T] = tqdm(
+        items,
+        total=total,
+        desc="Indexing",
+        unit="image",
+        file=sys.stderr,
+        disable=None,
+        ncols=_bar_width(),
+    )
     return bar
+
+
+def _bar_width() -> int | None:
+    """None lets tqdm size the bar. Some terminals (a fresh pty, ``docker -t``) report 0
+    columns, on which tqdm would draw nothing at all."""
+    try:
+        return None if os.get_terminal_size(sys.stderr.fileno()).columns else 80
+    except (OSError, ValueError):
+        return None

@@ -1,32 +1,49 @@
-"""The catalog on disk: one reader and one writer of its three files.
+"""The catalog on disk: one reader, one writer, a lock, and atomic generations.
 
-A catalog folder holds:
+A catalog folder holds generations, each complete in its own folder:
 
-- ``catalog.json``: format and descriptor versions, the source folder, the number of entries;
-- ``entries.jsonl``: one JSON object per image (id, title, path, URL, SHA-256, size, mtime);
-- ``vectors.npy``: one descriptor per entry, in the same order, as float16.
+- ``generations/<name>/catalog.json``: format and descriptor versions, the source folders,
+  the number of entries;
+- ``generations/<name>/entries.jsonl``: one JSON object per image (id, title, path, URL,
+  SHA-256, size, mtime);
+- ``generations/<name>/vectors.npy``: one descriptor per entry, in the same order, float16;
+- ``CURRENT``: the name of the generation in use.
 
-Images are not copied: entries point at the files in the source folder.
+A writer builds a new generation beside the current one, then switches ``CURRENT`` to it
+with one ``os.replace``: a reader sees the old catalog or the new one, never a mix, even if
+the writer is killed at any moment. Writers take ``.lock`` (filelock: released by the
+system when its holder dies), so two index runs never lose each other's work. Images are
+not copied: entries point at the files in the source folders. Catalogs of format 1 (the
+three files at the top of the folder) are still read, and upgraded by the next write.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
+from filelock import FileLock, Timeout
 from numpy.typing import NDArray
 
-CATALOG_FORMAT = 1
+CATALOG_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
+_POINTER = "CURRENT"
+_GENERATIONS = "generations"
+_LOCK = ".lock"
 _META_FILE = "catalog.json"
 _ENTRIES_FILE = "entries.jsonl"
 _VECTORS_FILE = "vectors.npy"
+_KEPT_GENERATIONS = 2
+"""The current generation and the one before, for readers that were still opening it."""
 
 
 class CatalogError(ValueError):
@@ -38,7 +55,7 @@ class CatalogEntry:
     """One indexed image."""
 
     id: str
-    """Stable, URL-safe id: the first 16 hex digits of the file's SHA-256."""
+    """Stable, URL-safe id: 16 hex digits of the SHA-256 of the file's path and content."""
     title: str
     path: Path | None
     """Absolute path of the image file (``None`` if only a source URL is known)."""
@@ -55,7 +72,7 @@ class StoredCatalog:
     """What a catalog folder holds: its entries and their descriptors, row for row."""
 
     folder: Path
-    source: str | None
+    sources: list[str]
     descriptor_version: int
     entries: list[CatalogEntry]
     vectors: NDArray[np.float16]
@@ -67,57 +84,92 @@ def read_catalog(folder: Path, *, descriptor_version: int, dim: int) -> StoredCa
     Raises :class:`CatalogError`, saying how to rebuild it, if there is none or it is damaged
     or was built by an incompatible version.
     """
-    meta = _read_meta(folder)
+    generation = _current_generation(folder)
+    meta = _read_meta(generation, folder)
     if meta.get("feature_version") != descriptor_version:
         raise _unusable(folder, meta, "it was built by another version of this package")
     try:
         entries = [
             _entry_of(json.loads(line))
-            for line in (folder / _ENTRIES_FILE).read_text(encoding="utf-8").splitlines()
+            for line in (generation / _ENTRIES_FILE).read_text(encoding="utf-8").splitlines()
             if line.strip()
         ]
-        vectors = np.load(folder / _VECTORS_FILE, allow_pickle=False)
+        vectors = np.load(generation / _VECTORS_FILE, allow_pickle=False)
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise _unusable(folder, meta, f"it is incomplete or corrupt ({error})") from error
     if vectors.shape != (meta["count"], dim) or len(entries) != meta["count"]:
         raise _unusable(folder, meta, "its files do not agree (an interrupted write?)")
+    sources = meta.get("sources") or ([meta["source"]] if meta.get("source") else [])
     return StoredCatalog(
-        folder,
-        meta.get("source"),
-        descriptor_version,
-        entries,
-        vectors.astype(np.float16, copy=False),
+        folder, list(sources), descriptor_version, entries, vectors.astype(np.float16, copy=False)
     )
 
 
 def write_catalog(
     folder: Path,
     *,
-    source: Path,
+    sources: Sequence[str],
     descriptor_version: int,
     entries: Sequence[CatalogEntry],
     vectors: NDArray[np.floating[Any]],
 ) -> None:
-    """Write the three files, each atomically; ``catalog.json`` last, as the commit mark."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with _replacing(folder / _VECTORS_FILE) as stream:
+    """Write a new generation and switch to it; hold :func:`catalog_lock` around it."""
+    generations = folder / _GENERATIONS
+    generations.mkdir(parents=True, exist_ok=True)
+    name = f"{time.time_ns():x}-{os.getpid()}"
+    building = generations / f".{name}.building"
+    building.mkdir()
+    with _durable(building / _VECTORS_FILE) as stream:
         np.save(stream, vectors.astype(np.float16), allow_pickle=False)
-    with _replacing(folder / _ENTRIES_FILE) as stream:
+    with _durable(building / _ENTRIES_FILE) as stream:
         for entry in entries:
             stream.write(json.dumps(_record_of(entry), ensure_ascii=False).encode() + b"\n")
     meta = {
         "format": CATALOG_FORMAT,
         "feature_version": descriptor_version,
         "feature_dim": int(vectors.shape[1]),
-        "source": str(source),
+        "sources": list(sources),
         "count": len(entries),
     }
-    with _replacing(folder / _META_FILE) as stream:
+    with _durable(building / _META_FILE) as stream:
         stream.write(json.dumps(meta, indent=2).encode() + b"\n")
+    os.rename(building, generations / name)
+    # The switch: one atomic replace of the pointer.
+    pointer = folder / f".{_POINTER}.{name}"
+    with _durable(pointer) as stream:
+        stream.write(name.encode())
+    os.replace(pointer, folder / _POINTER)
+    _sync_folder(folder)
+    _remove_old(folder, keep=name)
 
 
-def _read_meta(folder: Path) -> dict[str, Any]:
-    meta_file = folder / _META_FILE
+@contextmanager
+def catalog_lock(folder: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Held by whoever writes the catalog in ``folder``; ``on_wait`` is called once if
+    another writer holds it (the caller then waits for it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / _LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait is not None:
+            on_wait()
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _current_generation(folder: Path) -> Path:
+    pointer = folder / _POINTER
+    if pointer.is_file():
+        return folder / _GENERATIONS / pointer.read_text(encoding="utf-8").strip()
+    return folder  # format 1: the files at the top
+
+
+def _read_meta(generation: Path, folder: Path) -> dict[str, Any]:
+    meta_file = generation / _META_FILE
     if not meta_file.is_file():
         raise CatalogError(
             f"no catalog in {folder}: build one with "
@@ -128,16 +180,16 @@ def _read_meta(folder: Path) -> dict[str, Any]:
         count, catalog_format = meta["count"], meta["format"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise _unusable(folder, {}, f"{_META_FILE} is corrupt ({error})") from error
-    if not isinstance(count, int) or catalog_format != CATALOG_FORMAT:
+    if not isinstance(count, int) or catalog_format not in READABLE_FORMATS:
         raise _unusable(folder, meta, "it was built by another version of this package")
     return dict(meta)
 
 
 def _unusable(folder: Path, meta: dict[str, Any], reason: str) -> CatalogError:
-    source = meta.get("source") or "SRC"
+    sources = meta.get("sources") or [meta.get("source") or "SRC"]
     return CatalogError(
         f"the catalog in {folder} cannot be used: {reason}. Rebuild it with "
-        f"`qwen-imagesearch index {source} --catalog {folder}`"
+        f"`qwen-imagesearch index {sources[0]} --catalog {folder}`"
     )
 
 
@@ -166,12 +218,35 @@ def _record_of(entry: CatalogEntry) -> dict[str, Any]:
 
 
 @contextmanager
-def _replacing(target: Path) -> Iterator[BinaryIO]:
-    """A binary file written under a temporary name, moved over ``target`` when complete."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+def _durable(target: Path) -> Iterator[Any]:
+    """A new binary file, on disk (fsynced) before it is used."""
+    with target.open("xb") as stream:
+        yield stream
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
     try:
-        with temporary.open("wb") as stream:
-            yield stream
-        os.replace(temporary, target)
+        os.fsync(descriptor)
     finally:
-        temporary.unlink(missing_ok=True)
+        os.close(descriptor)
+
+
+def _remove_old(folder: Path, keep: str) -> None:
+    """Generations before the last two, unfinished ones of killed writers, and the files of
+    a format-1 catalog; only a writer holding the lock calls this."""
+    generations = folder / _GENERATIONS
+    finished = sorted(
+        (p for p in generations.iterdir() if not p.name.startswith(".")),
+        key=lambda p: p.stat().st_mtime_ns,
+    )
+    stale = [p for p in finished[:-_KEPT_GENERATIONS] if p.name != keep]
+    stale += [p for p in generations.iterdir() if p.name.startswith(".")]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    for name in (_META_FILE, _ENTRIES_FILE, _VECTORS_FILE):
+        (folder / name).unlink(missing_ok=True)
+    for leftover in folder.glob(f".{_POINTER}.*"):
+        leftover.unlink(missing_ok=True)

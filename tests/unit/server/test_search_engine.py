@@ -110,7 +110,7 @@ def test_demo_catalog_is_indexed_with_manifest_titles(
     assert entry_of(catalog, "chelsea").title == "Tabby cat Chelsea"
     for entry in catalog.entries():
         assert entry.path is not None and entry.path.is_absolute() and entry.path.is_file()
-        assert entry.id.isalnum() and entry.sha256.startswith(entry.id)
+        assert entry.id.isalnum() and len(entry.id) == 16
         assert catalog.get(entry.id) == entry
     assert catalog.get("no-such-id") is None
 
@@ -250,13 +250,24 @@ def test_unreadable_files_are_skipped_and_reported(tmp_path: Path) -> None:
     assert len(Catalog.open(tmp_path / "catalog")) == 1
 
 
-def test_a_second_copy_of_the_same_file_is_skipped(tmp_path: Path) -> None:
+def test_two_files_of_the_same_content_are_both_kept_and_reported(tmp_path: Path) -> None:
     source = tmp_path / "photos"
     copy_photos(source, "chelsea")
     shutil.copy(next(source.glob("*chelsea*")), source / "again.jpg")
+    manifest = {
+        "again.jpg": {"title": "Chelsea again", "url": "https://a.example/cat.jpg"},
+        "tabby_cat_chelsea.jpg": {"title": "Chelsea", "url": "https://b.example/cat.jpg"},
+    }
+    (source / "manifest.json").write_text(json.dumps(manifest))
+
     report = build_catalog(source, tmp_path / "catalog")
-    assert report.total == 1
-    assert report.skipped == [("tabby_cat_chelsea.jpg", "same picture as again.jpg")]
+
+    assert report.total == 2 and report.skipped == []
+    assert report.duplicates == [("tabby_cat_chelsea.jpg", "again.jpg")]
+    catalog = Catalog.open(tmp_path / "catalog")
+    found = {(e.title, e.source_url) for e in catalog.entries()}
+    assert found == {(d["title"], d["url"]) for d in manifest.values()}
+    assert len({e.id for e in catalog.entries()}) == 2
 
 
 def test_titles_and_urls_come_from_the_manifest(tmp_path: Path) -> None:
@@ -306,7 +317,8 @@ def test_opening_a_damaged_catalog_says_how_to_rebuild_it(tmp_path: Path) -> Non
     source = tmp_path / "photos"
     copy_photos(source, "chelsea", "coffee")
     build_catalog(source, tmp_path / "catalog")
-    (tmp_path / "catalog" / "vectors.npy").write_bytes(b"garbage")
+    current = (tmp_path / "catalog" / "CURRENT").read_text()
+    (tmp_path / "catalog" / "generations" / current / "vectors.npy").write_bytes(b"garbage")
     with pytest.raises(CatalogError, match=r"qwen-imagesearch index \S+photos --catalog"):
         Catalog.open(tmp_path / "catalog")
     # Rebuilding repairs it.
@@ -319,11 +331,13 @@ def test_a_missing_source_folder_is_a_clear_error(tmp_path: Path) -> None:
         build_catalog(tmp_path / "nowhere", tmp_path / "catalog")
 
 
-def test_progress_is_shown_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_stays_quiet_when_output_goes_to_a_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     copy_photos(tmp_path / "photos", "chelsea")
     build_catalog(tmp_path / "photos", tmp_path / "catalog", progress=True)
     captured = capsys.readouterr()
-    assert "Indexing" in captured.err and captured.out == ""
+    assert captured.err == "" and captured.out == ""
 
 
 def test_a_catalog_from_ready_vectors_is_searchable() -> None:
