@@ -15,13 +15,15 @@ import functools
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from types import TracebackType
-from typing import Any, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 from weakref import WeakKeyDictionary
 
 import httpx2
-import openai
 from pydantic import SecretStr
 from typing_extensions import Self
+
+if TYPE_CHECKING:
+    import openai
 
 from langchain_qwen_imagesearch.client._conversation import ConversationItem, FunctionTool, Turn
 from langchain_qwen_imagesearch.client._errors import (
@@ -120,6 +122,10 @@ class ImageSearchClient:
             timeout=self.settings.timeout,
             max_retries=0,
         )
+        # Imported here: the SDK takes most of a second to import, which the CLI's index and
+        # serve commands, and the server, never need.
+        import openai
+
         self._openai = openai.OpenAI(**self._sdk_options, http_client=http_client)
         self._http_async_client = http_async_client
         # An async HTTP pool belongs to one event loop; callers may run several in turn.
@@ -332,6 +338,8 @@ class ImageSearchClient:
         await self.aclose()
 
     def _async_client(self) -> openai.AsyncOpenAI:
+        import openai
+
         loop = asyncio.get_running_loop()
         client = self._async_openai.get(loop)
         if client is None:
@@ -343,6 +351,8 @@ class ImageSearchClient:
 
     def _send(self, body: dict[str, Any], deadline: Deadline) -> openai.Stream[object]:
         """The request sent, its response unread (``_transport`` reads it)."""
+        import openai
+
         return self._openai.post(
             RESPONSES_PATH,
             body=body,
@@ -353,6 +363,8 @@ class ImageSearchClient:
         )
 
     async def _asend(self, body: dict[str, Any], deadline: Deadline) -> openai.AsyncStream[object]:
+        import openai
+
         return await self._async_client().post(
             RESPONSES_PATH,
             body=body,
@@ -372,6 +384,8 @@ class ImageSearchClient:
     @contextlib.contextmanager
     def _translated_errors(self, deadline: Deadline) -> Iterator[None]:
         """The SDK's and the HTTP library's exceptions, raised as this package's errors."""
+        import openai
+
         try:
             yield
         except openai.APIError as error:
@@ -398,6 +412,8 @@ def _timeout(settings: ClientSettings, deadline: Deadline) -> APITimeoutError:
 
 
 def _api_error(error: openai.APIError, settings: ClientSettings, deadline: Deadline) -> APIError:
+    import openai
+
     if isinstance(error, openai.APITimeoutError):
         return _timeout(settings, deadline)
     if isinstance(error, openai.APIConnectionError):

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 import httpx2
 
 from langchain_qwen_imagesearch.client._errors import APITimeoutError, ResponseFailedError
-from langchain_qwen_imagesearch.client._sse import SSEDecoder
+from langchain_qwen_imagesearch.client._sse import ServerSentEvent, SSEDecoder
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """A non-streamed answer larger than this is refused rather than held in memory."""
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""Likewise one event of a stream (the largest, ``response.completed``, is kilobytes)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def read_events(response: httpx2.Response, deadline: Deadline) -> Iterator[objec
     decoder = SSEDecoder()
     for chunk in response.iter_bytes():
         deadline.check()
-        for event in decoder.feed(chunk):
+        for event in _complete_events(decoder, chunk):
             yield _event_payload(event.data)
 
 
@@ -67,8 +69,17 @@ async def aread_events(response: httpx2.Response, deadline: Deadline) -> AsyncIt
     decoder = SSEDecoder()
     async for chunk in response.aiter_bytes():
         deadline.check()
-        for event in decoder.feed(chunk):
+        for event in _complete_events(decoder, chunk):
             yield _event_payload(event.data)
+
+
+def _complete_events(decoder: SSEDecoder, chunk: bytes) -> list[ServerSentEvent]:
+    events = decoder.feed(chunk)
+    if decoder.buffered > MAX_EVENT_BYTES:
+        raise ResponseFailedError(
+            f"The service sent an event over {MAX_EVENT_BYTES:,} bytes; it was not read whole."
+        )
+    return events
 
 
 def _capped(chunks: Iterator[bytes], deadline: Deadline) -> Iterator[bytes]:

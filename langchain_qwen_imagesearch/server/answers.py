@@ -8,14 +8,15 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 from PIL import Image
 
 from langchain_qwen_imagesearch.protocol import SearchHitWire
 from langchain_qwen_imagesearch.server.engine.hit_rule import Match
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 
 THEME_STOPWORDS = frozenset(
     {"with", "from", "that", "this", "into", "over", "under", "onto", "their", "there"}
@@ -122,6 +123,9 @@ class ChatModelAnswerWriter:
     )
 
     def __init__(self, *, base_url: str, model: str, api_key: str | None = None):
+        # Imported here: only this optional writer needs the SDK, and it is slow to import.
+        from openai import AsyncOpenAI
+
         self._model = model
         self._client = AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,6 +29,26 @@ from langchain_qwen_imagesearch.server.http.rendering import (
 RequestBody = dict[str, Any]
 
 
+class EndStream:
+    """Sent in place of events: the stream's body ends here, without a terminal event."""
+
+
+END_STREAM = EndStream()
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A non-streamed answer's body as given (``declared`` bytes announced in its
+    Content-Length: more than it holds, and the connection breaks off mid-body)."""
+
+    body: bytes
+    declared: int | None = None
+
+
+StreamPiece = StreamEvent | bytes | EndStream
+"""An event, a raw frame (its bytes as sent), or the end of the stream."""
+
+
 class Rewrite:
     """How one request's answer changes. The default changes nothing; subclasses override."""
 
@@ -35,11 +56,11 @@ class Rewrite:
         """An answer to send without asking the app (it may also just wait), or ``None``."""
         return None
 
-    async def event(self, event: StreamEvent) -> list[StreamEvent]:
+    async def event(self, event: StreamEvent) -> list[StreamPiece]:
         """What to send for one event of a streamed answer (possibly nothing)."""
         return [event]
 
-    async def response(self, response: ResponseObject) -> ResponseObject | ErrorAnswer:
+    async def response(self, response: ResponseObject) -> ResponseObject | ErrorAnswer | RawBody:
         """What to send for a non-streamed answer of HTTP 200."""
         return response
 
@@ -66,8 +87,8 @@ class RewritingMiddleware:
         body = await _read_body(receive)
         try:
             parsed = json.loads(body)
-        except ValueError:
-            parsed = None
+        except (ValueError, RecursionError):
+            parsed = None  # the app answers it
         rewrite = self._rewrite_for(parsed) if isinstance(parsed, dict) else None
         if rewrite is None:
             await self._app(scope, _replay(body, receive), send)
@@ -114,6 +135,7 @@ class _RewritingSend:
         self._rewrite = rewrite
         self._start: Message | None = None
         self._streaming = False
+        self._ended = False
         self._buffer = b""
 
     async def __call__(self, message: Message) -> None:
@@ -130,6 +152,8 @@ class _RewritingSend:
             return
         if self._start["status"] != 200 and not self._streaming:
             await self._send(message)
+            return
+        if self._ended:
             return
         self._buffer += message.get("body", b"")
         more = bool(message.get("more_body", False))
@@ -150,8 +174,13 @@ class _RewritingSend:
             if event is None:
                 out += frame + b"\n\n"
                 continue
-            for rewritten in await self._rewrite.event(event):
-                out += sse_frame(rewritten)
+            for piece in await self._rewrite.event(event):
+                if isinstance(piece, EndStream):
+                    self._ended, final = True, True
+                    break
+                out += piece if isinstance(piece, bytes) else sse_frame(piece)
+            if self._ended:
+                break
         if final:
             out, self._buffer = out + self._buffer, b""
         await self._send({"type": "http.response.body", "body": out, "more_body": not final})
@@ -167,6 +196,16 @@ class _RewritingSend:
             await self._send({"type": "http.response.body", "body": self._buffer})
             return
         rewritten = await self._rewrite.response(response)
+        if isinstance(rewritten, RawBody):
+            declared = len(rewritten.body) if rewritten.declared is None else rewritten.declared
+            headers_out = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(declared).encode()),
+                (REQUEST_ID_HEADER.encode(), request_id.encode()),
+            ]
+            await self._send({"type": "http.response.start", "status": 200, "headers": headers_out})
+            await self._send({"type": "http.response.body", "body": rewritten.body})
+            return
         if isinstance(rewritten, ErrorAnswer):
             answer = error_response(rewritten, request_id)
         else:

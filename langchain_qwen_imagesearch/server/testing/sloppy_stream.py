@@ -19,6 +19,7 @@ from langchain_qwen_imagesearch.server.testing.rewriting import (
     RequestBody,
     Rewrite,
     RewritingMiddleware,
+    StreamPiece,
 )
 
 UNKNOWN_EVENT_TYPE = "response.x_keepalive"
@@ -42,7 +43,7 @@ class _SloppyRewrite(Rewrite):
     def __init__(self) -> None:
         self._sequence = 0
 
-    async def event(self, event: StreamEvent) -> list[StreamEvent]:
+    async def event(self, event: StreamEvent) -> list[StreamPiece]:
         changes: dict[str, object] = {}
         if event.type == "response.created" and event.response is not None:
             changes["response"] = event.response.model_copy(update={"model": ""})
@@ -65,7 +66,7 @@ class _SloppyRewrite(Rewrite):
             self._sequence += 1
         changes["sequence_number"] = self._sequence
         self._sequence += 1
-        sent = [event.model_copy(update=changes)]
+        sent: list[StreamPiece] = [event.model_copy(update=changes)]
         if event.type == "response.in_progress":
             sent.append(StreamEvent(type=UNKNOWN_EVENT_TYPE, sequence_number=self._sequence))
             self._sequence += 1

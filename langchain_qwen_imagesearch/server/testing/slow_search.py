@@ -14,6 +14,7 @@ from langchain_qwen_imagesearch.server.testing.rewriting import (
     RequestBody,
     Rewrite,
     RewritingMiddleware,
+    StreamPiece,
 )
 
 
@@ -38,7 +39,7 @@ class _SlowRewrite(Rewrite):
             await asyncio.sleep(remaining)
         self._clock = time.perf_counter()
 
-    async def event(self, event: StreamEvent) -> list[StreamEvent]:
+    async def event(self, event: StreamEvent) -> list[StreamPiece]:
         item = event.item
         if event.type == "response.output_item.done" and item and item.type == IMAGE_SEARCH_CALL:
             await self._hold(1)
