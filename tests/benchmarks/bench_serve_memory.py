@@ -19,24 +19,16 @@ import json
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
 from PIL import Image
-from serve_process import KEY, server_process
+from serve_process import KEY, rss_mb, server_process
 
 from langchain_qwen_imagesearch.server import demo_catalog_dir
 
 TARGET_BODY_BYTES = 1_000_000
 EARLY_REQUESTS = 20
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def large_data_url() -> str:

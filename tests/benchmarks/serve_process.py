@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -28,6 +28,14 @@ class RunningServer:
     pid: int
 
 
+def rss_mb(pid: int) -> float:
+    """The resident memory of process ``pid``, in MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
 @contextlib.contextmanager
 def server_process(
     *,
@@ -35,8 +43,12 @@ def server_process(
     search_delay: float = 0.0,
     python: str = sys.executable,
     log: IO[bytes] | int = subprocess.DEVNULL,
+    extra_args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[RunningServer]:
-    """The server (on the demo photos without ``catalog_dir``), stopped on leaving."""
+    """The server (on the demo photos without ``catalog_dir``), stopped on leaving; its
+    output goes to ``log`` (``subprocess.PIPE``: a pipe nobody reads). ``env``: the
+    server's environment (default: this process's)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -46,7 +58,8 @@ def server_process(
         command += ["--catalog", str(catalog_dir)]
     if search_delay:
         command += ["--search-delay", str(search_delay)]
-    process = subprocess.Popen(command, stdout=log, stderr=log)
+    command += extra_args
+    process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
     root = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
