@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 
-SERVER_EXTRA = all(importlib.util.find_spec(name) for name in ("numpy", "starlette", "uvicorn"))
+SERVER_EXTRA = all(
+    importlib.util.find_spec(name) for name in ("numpy", "starlette", "uvicorn", "onnxruntime")
+)
 SKIP_REASON = "tests/unit/server not run: the server extra is not installed"
 
 collect_ignore_glob = [] if SERVER_EXTRA else ["test_*.py"]

@@ -1,0 +1,1 @@
+"""The meaning descriptor: an ImageNet network's view of a picture (see ``encoder``)."""
