@@ -36,6 +36,7 @@ SERVER_EXTRA_HINT = (
 )
 HITS_SHOWN = 10
 DEMO_QUERY = "Where does this picture come from? Find the original and similar photos."
+DEMO_SIMILAR_QUERY = "Find images with a style similar to this one."
 
 
 class UsageError(Exception):
@@ -165,7 +166,8 @@ def run_index(args: argparse.Namespace) -> int:
     print(
         f"Indexed {report.total} images into {args.catalog} in {report.seconds:.1f} s: "
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-        f"{report.removed} removed, {len(report.skipped)} skipped."
+        f"{report.upgraded} given meaning descriptors, {report.removed} removed, "
+        f"{len(report.skipped)} skipped."
     )
     for path, reason in report.skipped:
         print(f"  skipped {path}: {reason}", file=sys.stderr)
@@ -317,7 +319,7 @@ def print_result(result: ImageSearchResult, out: TextIO | None = None) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     _require_server_extra()
-    from langchain_qwen_imagesearch.server.demo import edited_copy
+    from langchain_qwen_imagesearch.server.demo import demo_similar_style_query, edited_copy
 
     with tempfile.TemporaryDirectory() as workdir:
         print("Starting the embedded image search server on the bundled demo photos...", flush=True)
@@ -328,6 +330,11 @@ def run_demo(args: argparse.Namespace) -> int:
             result = print_events(client.stream(edited, query=DEMO_QUERY))
             top = result.hits[0].title if result.hits else "nothing"
             print(f"Top hit: {top}")
+            portrait = demo_similar_style_query()
+            print(f"\nQuery image: {portrait.name}, a portrait that is not in the catalog\n")
+            result = print_events(client.stream(portrait, query=DEMO_SIMILAR_QUERY))
+            top = result.hits[0].title if result.hits else "nothing"
+            print(f"Most similar: {top}")
     return 0
 
 

@@ -16,7 +16,11 @@ from langchain_qwen_imagesearch.server.answers import (
     ChatModelAnswerWriter,
     SummaryAnswerWriter,
 )
-from langchain_qwen_imagesearch.server.demo import demo_catalog_dir, open_demo_catalog
+from langchain_qwen_imagesearch.server.demo import (
+    demo_catalog_dir,
+    demo_similar_style_query,
+    open_demo_catalog,
+)
 from langchain_qwen_imagesearch.server.engine.catalog import Catalog
 from langchain_qwen_imagesearch.server.engine.hit_rule import HitRule, Match
 from langchain_qwen_imagesearch.server.http.app import API_PREFIXES, create_app
@@ -52,6 +56,7 @@ __all__ = [
     "check_bind_address",
     "create_app",
     "demo_catalog_dir",
+    "demo_similar_style_query",
     "open_demo_catalog",
     "serve",
 ]

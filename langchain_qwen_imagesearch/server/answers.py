@@ -75,7 +75,8 @@ class SummaryAnswerWriter:
         lines = [
             f"Searched {len(outcomes)} image(s) against a local catalog of "
             f"{self._catalog_size} images. This summary was written by the embedded offline "
-            "search engine from visual similarity scores, not by a Qwen model."
+            "search engine from similarity scores (appearance for edited copies, meaning for "
+            "similar images), not by a Qwen model."
         ]
         if query:
             lines.append(f'Request: "{query}"')
@@ -96,13 +97,13 @@ class SummaryAnswerWriter:
         lines = [f"{label}: {len(outcome.matches)} match(es)."]
         if duplicates:
             lines.append(
-                "Near-duplicates (very likely the same picture, edited, cropped or re-encoded): "
+                "Same picture (very likely edited, cropped or re-encoded copies): "
                 + ", ".join(f'"{m.entry.title}" ({m.score:.2f})' for m in duplicates[:5])
                 + "."
             )
         if similar:
             lines.append(
-                "Visually similar images: "
+                "Similar images (the same kind of thing or style, not the same picture): "
                 + ", ".join(f'"{m.entry.title}" ({m.score:.2f})' for m in similar[:5])
                 + (f" and {len(similar) - 5} more." if len(similar) > 5 else ".")
             )
@@ -117,9 +118,11 @@ class ChatModelAnswerWriter:
 
     SYSTEM_PROMPT = (
         "You answer a search-by-image request. A visual search over an image catalog found the "
-        "images listed below (title, URL, similarity 0-1). Reason over them to answer the user's "
-        "request: say what the input image most likely shows, which results are the same picture "
-        "and which are only similar. Cite results by title. Never invent results or URLs."
+        "images listed below (title, URL, kind, similarity score 0-1): 'same picture' results are "
+        "edited copies of the input image, 'similar' ones show the same kind of thing or style. "
+        "Reason over them to answer the user's request: say what the input image most likely "
+        "shows and what the results have in common with it. Cite results by title. Never "
+        "invent results or URLs."
     )
 
     def __init__(self, *, base_url: str, model: str, api_key: str | None = None):
@@ -156,7 +159,7 @@ class ChatModelAnswerWriter:
         for outcome in outcomes:
             lines.append(f"Results for input image {outcome.img_idx + 1}:")
             lines.extend(
-                f"[{hit.index}] {hit.title} | {hit.url} | similarity {match.score:.2f}"
+                f"[{hit.index}] {hit.title} | {hit.url} | {match.kind} | {match.score:.2f}"
                 for hit, match in zip(outcome.hits, outcome.matches, strict=True)
             )
             if not outcome.hits:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -25,8 +26,13 @@ def default_cache_dir() -> Path:
 
 
 def open_demo_catalog(cache_dir: Path | None = None) -> Catalog:
-    """The bundled demo photos, indexed once into the cache (later runs reuse the index)."""
-    directory = (cache_dir or default_cache_dir()) / "demo-catalog"
+    """The bundled demo photos, indexed once into the cache (later runs reuse the index).
+
+    Each installation of the package has its own cached catalog: one catalog indexing the
+    demo folders of several installations would list every photo once per installation.
+    """
+    installation = hashlib.sha256(str(demo_catalog_dir()).encode()).hexdigest()[:12]
+    directory = (cache_dir or default_cache_dir()) / f"demo-catalog-{installation}"
     build_catalog(demo_catalog_dir(), directory)
     return Catalog.open(directory)
 
@@ -39,6 +45,12 @@ def demo_photo() -> Path:
             if name in photo.stem:
                 return photo
     return photos[0]
+
+
+def demo_similar_style_query() -> Path:
+    """A portrait that is not in the demo catalog: a search for similar images finds the
+    catalog's portrait (a search for copies finds nothing)."""
+    return Path(__file__).resolve().parent / "demo_queries" / "portrait_grace_hopper.jpg"
 
 
 def edited_copy(workdir: Path) -> tuple[Path, Path]:

@@ -24,11 +24,20 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
-from langchain_qwen_imagesearch.server.engine.descriptors import (
-    DESCRIPTOR_DIM,
-    DESCRIPTOR_VERSION,
+from langchain_qwen_imagesearch.server.engine.appearance import (
+    APPEARANCE_DIM,
+    APPEARANCE_VERSION,
     WORKING_SIZE,
-    image_descriptor,
+    appearance_descriptor,
+)
+from langchain_qwen_imagesearch.server.engine.meaning.encoder import (
+    MEANING_DIM,
+    MEANING_MODEL,
+    shared_encoder,
+)
+from langchain_qwen_imagesearch.server.engine.meaning.space import (
+    centred_on_mean,
+    rebuilt_features,
 )
 from langchain_qwen_imagesearch.server.store.catalog_files import (
     CatalogEntry,
@@ -55,6 +64,9 @@ class IndexReport:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    upgraded: int = 0
+    """Entries that kept their appearance descriptor and got a meaning descriptor (a catalog
+    built before meaning descriptors, or by another model)."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """Files left out, as (path relative to the source, reason)."""
     duplicates: list[tuple[str, str]] = field(default_factory=list)
@@ -67,10 +79,12 @@ class IndexReport:
 
 @dataclass(frozen=True)
 class _Indexed:
-    """One file's entry (title and URL still to come from the manifest) and descriptor."""
+    """One file's entry (title and URL still to come from the manifest) and descriptors;
+    ``meaning`` is None only as read from a catalog that has none yet."""
 
     entry: CatalogEntry
-    vector: NDArray[np.float32]
+    appearance: NDArray[np.float32]
+    meaning: NDArray[np.float32] | None
 
 
 class _Unreadable(Exception):
@@ -116,19 +130,26 @@ def _index_into(
 ) -> IndexReport:
     stored = _stored(folder)
     previous = _by_path(stored)
-    known_vectors = {indexed.entry.sha256: indexed.vector for indexed in previous.values()}
+    known = {i.entry.sha256: i for i in previous.values() if i.meaning is not None}
+    # The catalog's other folders stay as they are, but for meaning descriptors they lack.
+    others = [i for path, i in previous.items() if not path.is_relative_to(source_dir)]
+    to_upgrade = [i for i in others if i.meaning is None]
+    others = [i for i in others if i.meaning is not None]
 
     report = IndexReport()
     kept: list[_Indexed] = []
     first_path_of: dict[str, str] = {}
     paths = _image_files(source_dir)
-    # Decoding, hashing and most NumPy work release the GIL, so threads use several cores.
+    work = paths + [_path_of(i) for i in to_upgrade]
+    # Decoding, hashing, NumPy and onnxruntime release the GIL: threads use several cores.
     pool = ThreadPoolExecutor(max_workers=INDEXING_THREADS)
     try:
-        outcomes = pool.map(
-            lambda path: _try_index_file(path, previous.get(path), known_vectors), paths
-        )
-        for path, outcome in zip(paths, _progress(outcomes, len(paths), progress), strict=True):
+        outcomes = pool.map(lambda path: _try_index_file(path, previous.get(path), known), work)
+        for path, outcome in zip(work, _progress(outcomes, len(work), progress), strict=True):
+            earlier = previous.get(path)
+            if earlier is not None and not path.is_relative_to(source_dir):
+                others.append(_upgraded(earlier, outcome, report))
+                continue
             relative = path.relative_to(source_dir).as_posix()
             if isinstance(outcome, _Unreadable):
                 report.skipped.append((relative, str(outcome)))
@@ -144,14 +165,15 @@ def _index_into(
                 title=description.get("title") or title_from_file_name(path.name),
                 source_url=description.get("url"),
             )
-            earlier = previous.get(path)
             if earlier is None:
                 report.added += 1
-            elif earlier.entry.sha256 == sha256:
-                report.unchanged += 1
-            else:
+            elif earlier.entry.sha256 != sha256:
                 report.updated += 1
-            kept.append(_Indexed(entry, outcome.vector))
+            elif earlier.meaning is None:
+                report.upgraded += 1
+            else:
+                report.unchanged += 1
+            kept.append(replace(outcome, entry=entry))
     finally:
         # On an interruption, don't wait for the images still queued.
         pool.shutdown(cancel_futures=True)
@@ -160,20 +182,15 @@ def _index_into(
     report.removed = sum(
         1 for path in previous if path.is_relative_to(source_dir) and path not in current_paths
     )
-    # The catalog's other folders stay as they are.
-    others = [
-        kept_before for path, kept_before in previous.items() if not path.is_relative_to(source_dir)
-    ]
-    unlocated = _without_path(stored)
-    everything = others + unlocated + kept
-    vectors = np.array([indexed.vector for indexed in everything], dtype=np.float32)
+    everything = others + kept
     sources = sorted({*(stored.sources if stored else []), str(source_dir)})
     write_catalog(
         folder,
         sources=sources,
-        descriptor_version=DESCRIPTOR_VERSION,
+        appearance_version=APPEARANCE_VERSION,
         entries=[indexed.entry for indexed in everything],
-        vectors=vectors.reshape(len(everything), DESCRIPTOR_DIM),
+        appearance=_matrix([i.appearance for i in everything], APPEARANCE_DIM),
+        meaning=centred_on_mean(MEANING_MODEL, _meaning_features(everything)),
     )
     report.total = len(everything)
     report.seconds = time.perf_counter() - started
@@ -190,59 +207,100 @@ def _stored(folder: Path) -> StoredCatalog | None:
     """The catalog as the last run left it; ``None`` if there is no usable one (everything
     is then indexed from scratch)."""
     try:
-        return read_catalog(folder, descriptor_version=DESCRIPTOR_VERSION, dim=DESCRIPTOR_DIM)
+        return read_catalog(
+            folder,
+            appearance_version=APPEARANCE_VERSION,
+            appearance_dim=APPEARANCE_DIM,
+            meaning_model=MEANING_MODEL,
+            meaning_dim=MEANING_DIM,
+        )
     except CatalogError:
         return None
 
 
-def _indexed_entries(stored: StoredCatalog | None) -> list[_Indexed]:
-    if stored is None:
-        return []
-    vectors = stored.vectors.astype(np.float32)
-    return [_Indexed(e, v) for e, v in zip(stored.entries, vectors, strict=True)]
-
-
 def _by_path(stored: StoredCatalog | None) -> dict[Path, _Indexed]:
     """What the last runs indexed, by absolute path."""
-    return {i.entry.path: i for i in _indexed_entries(stored) if i.entry.path is not None}
+    if stored is None:
+        return {}
+    appearance = stored.appearance.astype(np.float32)
+    meaning = rebuilt_features(stored.meaning) if stored.meaning is not None else None
+    return {
+        entry.path: _Indexed(entry, appearance[row], meaning[row] if meaning is not None else None)
+        for row, entry in enumerate(stored.entries)
+        if entry.path is not None
+    }
 
 
-def _without_path(stored: StoredCatalog | None) -> list[_Indexed]:
-    return [i for i in _indexed_entries(stored) if i.entry.path is None]
+def _path_of(indexed: _Indexed) -> Path:
+    assert indexed.entry.path is not None  # _by_path keeps only entries with a path
+    return indexed.entry.path
+
+
+def _upgraded(earlier: _Indexed, outcome: _Indexed | _Unreadable, report: IndexReport) -> _Indexed:
+    """An entry of another folder, with the meaning descriptor it lacked (if its file can
+    still be read: otherwise it is kept as it was, and reported)."""
+    if isinstance(outcome, _Unreadable):
+        report.skipped.append(
+            (str(earlier.entry.path), f"kept without a meaning descriptor: {outcome}")
+        )
+        return earlier
+    report.upgraded += 1
+    return replace(earlier, meaning=outcome.meaning)
+
+
+def _meaning_features(everything: list[_Indexed]) -> NDArray[np.float32]:
+    """One row per entry. An entry whose file could not be read again gets the mean of the
+    others: centred, it is then no direction at all, and never scores as similar."""
+    known = [i.meaning for i in everything if i.meaning is not None]
+    mean = np.mean(known, axis=0) if known else np.zeros(MEANING_DIM, np.float32)
+    rows = [i.meaning if i.meaning is not None else mean for i in everything]
+    return _matrix(rows, MEANING_DIM)
+
+
+def _matrix(rows: list[NDArray[np.float32]], dim: int) -> NDArray[np.float32]:
+    return np.array(rows, dtype=np.float32).reshape(len(rows), dim)
 
 
 def _try_index_file(
-    path: Path, earlier: _Indexed | None, known_vectors: dict[str, NDArray[np.float32]]
+    path: Path, earlier: _Indexed | None, known: dict[str, _Indexed]
 ) -> _Indexed | _Unreadable:
     try:
-        return _index_file(path, earlier, known_vectors)
+        return _index_file(path, earlier, known)
     except _Unreadable as error:
         return error
 
 
-def _index_file(
-    path: Path, earlier: _Indexed | None, known_vectors: dict[str, NDArray[np.float32]]
-) -> _Indexed:
-    """The entry of ``path``, reusing earlier work when the file or its content is known."""
+def _index_file(path: Path, earlier: _Indexed | None, known: dict[str, _Indexed]) -> _Indexed:
+    """The entry of ``path``, reusing earlier work when the file or its content is known:
+    only the descriptors still missing are computed."""
     try:
         stat = path.stat()
-        if earlier and (earlier.entry.size, earlier.entry.mtime_ns) == (
+        unchanged = earlier is not None and (earlier.entry.size, earlier.entry.mtime_ns) == (
             stat.st_size,
             stat.st_mtime_ns,
-        ):
-            return _indexed(path, earlier.entry.sha256, stat, earlier.vector)
+        )
+        if earlier is not None and unchanged and earlier.meaning is not None:
+            return _indexed(path, earlier.entry.sha256, stat, earlier.appearance, earlier.meaning)
         data = path.read_bytes()
     except OSError as error:
         raise _Unreadable(f"cannot read the file: {error.strerror or error}") from error
     sha256 = hashlib.sha256(data).hexdigest()
-    vector = known_vectors.get(sha256)
-    if vector is None:
-        vector = _descriptor_of_file_content(data)
-    return _indexed(path, sha256, stat, vector)
+    same = known.get(sha256)
+    if same is not None:
+        return _indexed(path, sha256, stat, same.appearance, same.meaning)
+    reusable = (
+        earlier.appearance if earlier is not None and earlier.entry.sha256 == sha256 else None
+    )
+    appearance, meaning = _descriptors_of_file_content(data, reusable)
+    return _indexed(path, sha256, stat, appearance, meaning)
 
 
 def _indexed(
-    path: Path, sha256: str, stat: os.stat_result, vector: NDArray[np.float32]
+    path: Path,
+    sha256: str,
+    stat: os.stat_result,
+    appearance: NDArray[np.float32],
+    meaning: NDArray[np.float32] | None,
 ) -> _Indexed:
     # The path is part of the id: two files of the same content are two entries.
     entry_id = hashlib.sha256(f"{path}\0{sha256}".encode()).hexdigest()[:_SHORT_ID_LENGTH]
@@ -255,18 +313,26 @@ def _indexed(
         size=stat.st_size,
         mtime_ns=stat.st_mtime_ns,
     )
-    return _Indexed(entry, vector)
+    return _Indexed(entry, appearance, meaning)
 
 
-def _descriptor_of_file_content(data: bytes) -> NDArray[np.float32]:
+def _descriptors_of_file_content(
+    data: bytes, appearance: NDArray[np.float32] | None
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Both descriptors of an image file, from one decoding; ``appearance`` when it is
+    already known."""
     try:
         with warnings.catch_warnings():
             # Huge images are fine here: they are decoded at reduced size when the format allows.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                # JPEGs decode straight at 1/2 to 1/8 scale: far faster for large photos.
+                # JPEGs decode straight at 1/2 to 1/8 scale, far faster for large photos, and
+                # still at least as large as both descriptors need.
                 image.draft(None, (2 * WORKING_SIZE, 2 * WORKING_SIZE))
-                return image_descriptor(image)
+                image.load()
+                if appearance is None:
+                    appearance = appearance_descriptor(image)
+                return appearance, shared_encoder().embed([image])[0]
     except UnidentifiedImageError:
         raise _Unreadable("not an image format Pillow can read") from None
     except Exception as error:

@@ -55,7 +55,7 @@ def test_local_summary_separates_near_duplicates_and_says_what_wrote_it(
 
     assert "not by a Qwen model" in answer
     assert 'Request: "Where is this from?"' in answer
-    assert "Near-duplicates" in answer and '"Tabby cat Chelsea"' in answer
+    assert "Same picture" in answer and '"Tabby cat Chelsea"' in answer
 
 
 def test_a_chat_model_can_write_the_answer_from_query_image_and_hits(demo_catalog: Catalog) -> None:

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from filelock import FileLock
 from PIL import Image, ImageEnhance, ImageOps
@@ -258,8 +259,29 @@ def make_format_1_catalog(source: Path, work: Path) -> Path:
     meta = json.loads((legacy / "catalog.json").read_text())
     meta["format"] = 1
     meta["source"] = meta.pop("sources")[0]
+    del meta["meaning_model"], meta["meaning_dim"]
     (legacy / "catalog.json").write_text(json.dumps(meta, indent=2))
     return legacy
+
+
+def make_format_2_catalog(source: Path, work: Path) -> Path:
+    """A catalog as the second format stored it: generations, no meaning descriptors."""
+    catalog = work / "format-2"
+    build_catalog(source, catalog)
+    generation = catalog / "generations" / (catalog / "CURRENT").read_text().strip()
+    (generation / "meaning.npy").unlink()
+    meta = json.loads((generation / "catalog.json").read_text())
+    meta["format"] = 2
+    del meta["meaning_model"], meta["meaning_dim"]
+    (generation / "catalog.json").write_text(json.dumps(meta, indent=2))
+    return catalog
+
+
+def current_appearance(catalog: Path) -> np.ndarray:
+    generation = catalog / "generations" / (catalog / "CURRENT").read_text().strip()
+    order = [json.loads(line)["id"] for line in (generation / "entries.jsonl").open()]
+    vectors = np.load(generation / "vectors.npy")
+    return vectors[np.argsort(order)]
 
 
 def test_a_format_1_catalog_opens_and_is_upgraded_by_the_next_index_run(
@@ -279,7 +301,27 @@ def test_a_format_1_catalog_opens_and_is_upgraded_by_the_next_index_run(
     ]
     upgraded = Catalog.open(legacy)
     assert report.total == len(upgraded) == FOLDER_A_SIZE + FOLDER_B_SIZE
+    assert report.upgraded == FOLDER_A_SIZE  # the other folder's entries got meaning too
+    assert upgraded.searches_by_meaning
     assert old_ids <= {entry.id for entry in upgraded.entries()}
+
+
+def test_a_catalog_without_meaning_descriptors_still_serves_and_upgrades_in_place(
+    folder_a: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    catalog = make_format_2_catalog(folder_a, tmp_path)
+    appearance_before = current_appearance(catalog)
+
+    with caplog.at_level("WARNING"):
+        before = Catalog.open(catalog)
+    report = build_catalog(folder_a, catalog)
+    after = Catalog.open(catalog)
+
+    assert not before.searches_by_meaning and "no meaning descriptors" in caplog.text
+    assert (report.upgraded, report.added, report.updated) == (FOLDER_A_SIZE, 0, 0)
+    assert after.searches_by_meaning
+    # Only the new descriptor was computed: the appearance descriptors are the stored ones.
+    assert np.array_equal(current_appearance(catalog), appearance_before)
 
 
 # ------------------------------------------------------------------ command-line errors

@@ -56,14 +56,19 @@ class VectorIndex:
 
     def search(self, queries: ArrayLike, k: int, min_score: float = -1.0) -> Neighbours:
         """The ``k`` best rows scoring at least ``min_score``, best first."""
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
         scores = self.scores(queries)
-        candidates = np.flatnonzero(scores >= min_score)
-        if len(candidates) > k:
-            # Partial selection keeps this linear in the catalog size; only k rows get sorted.
-            best_k = np.argpartition(scores[candidates], len(candidates) - k)[-k:]
-            candidates = candidates[best_k]
-        order = np.argsort(-scores[candidates], kind="stable")
-        rows = candidates[order]
-        return Neighbours(rows=rows, scores=scores[rows])
+        return best_of(scores, k, scores >= min_score)
+
+
+def best_of(scores: NDArray[np.float32], k: int, eligible: NDArray[np.bool_]) -> Neighbours:
+    """The ``k`` best-scoring rows among the ``eligible`` ones, best first."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    candidates = np.flatnonzero(eligible)
+    if len(candidates) > k:
+        # Partial selection keeps this linear in the catalog size; only k rows get sorted.
+        best_k = np.argpartition(scores[candidates], len(candidates) - k)[-k:]
+        candidates = candidates[best_k]
+    order = np.argsort(-scores[candidates], kind="stable")
+    rows = candidates[order]
+    return Neighbours(rows=rows, scores=scores[rows])

@@ -6,7 +6,10 @@ A catalog folder holds generations, each complete in its own folder:
   the number of entries;
 - ``generations/<name>/entries.jsonl``: one JSON object per image (id, title, path, URL,
   SHA-256, size, mtime);
-- ``generations/<name>/vectors.npy``: one descriptor per entry, in the same order, float16;
+- ``generations/<name>/vectors.npy``: the appearance descriptor of each entry, in the same
+  order, float16;
+- ``generations/<name>/meaning*.npy``: the meaning descriptors, centred on their mean and of
+  unit length (float16), the length each had before (float32), and the mean (float32);
 - ``CURRENT``: the name of the generation in use.
 
 A writer builds a new generation beside the current one, then switches ``CURRENT`` to it
@@ -14,7 +17,8 @@ with one ``os.replace``: a reader sees the old catalog or the new one, never a m
 the writer is killed at any moment. Writers take ``.lock`` (filelock: released by the
 system when its holder dies), so two index runs never lose each other's work. Images are
 not copied: entries point at the files in the source folders. Catalogs of format 1 (the
-three files at the top of the folder) are still read, and upgraded by the next write.
+three files at the top of the folder) and 2 (no meaning descriptors) are still read, and
+upgraded by the next write.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 from numpy.typing import NDArray
 
-CATALOG_FORMAT = 2
-READABLE_FORMATS = (1, 2)
+CATALOG_FORMAT = 3
+READABLE_FORMATS = (1, 2, 3)
 
 _POINTER = "CURRENT"
 _GENERATIONS = "generations"
@@ -42,6 +46,9 @@ _LOCK = ".lock"
 _META_FILE = "catalog.json"
 _ENTRIES_FILE = "entries.jsonl"
 _VECTORS_FILE = "vectors.npy"
+_MEANING_FILE = "meaning.npy"
+_MEANING_NORMS_FILE = "meaning_norms.npy"
+_MEANING_CENTRE_FILE = "meaning_centre.npy"
 _KEPT_GENERATIONS = 2
 """The current generation and the one before, for readers that were still opening it."""
 
@@ -68,40 +75,75 @@ class CatalogEntry:
 
 
 @dataclass(frozen=True)
+class StoredMeaning:
+    """The meaning descriptors of a catalog, row for row with its entries: each centred on
+    ``centre`` (their mean) and scaled to unit length (``units``), and the length it had
+    (``norms``), from which the descriptor as computed can be rebuilt."""
+
+    model: str
+    centre: NDArray[np.float32]
+    units: NDArray[np.float16]
+    norms: NDArray[np.float32]
+
+
+@dataclass(frozen=True)
 class StoredCatalog:
-    """What a catalog folder holds: its entries and their descriptors, row for row."""
+    """What a catalog folder holds: its entries and their descriptors, row for row.
+    ``meaning`` is None in a catalog built before meaning descriptors, or by another model."""
 
     folder: Path
     sources: list[str]
-    descriptor_version: int
     entries: list[CatalogEntry]
-    vectors: NDArray[np.float16]
+    appearance: NDArray[np.float16]
+    meaning: StoredMeaning | None
 
 
-def read_catalog(folder: Path, *, descriptor_version: int, dim: int) -> StoredCatalog:
-    """Read the catalog in ``folder``, built with descriptors of that version and size.
+def read_catalog(
+    folder: Path,
+    *,
+    appearance_version: int,
+    appearance_dim: int,
+    meaning_model: str,
+    meaning_dim: int,
+) -> StoredCatalog:
+    """Read the catalog in ``folder``, built with appearance descriptors of that version and
+    size; its meaning descriptors are read if ``meaning_model`` made them.
 
     Raises :class:`CatalogError`, saying how to rebuild it, if there is none or it is damaged
     or was built by an incompatible version.
     """
     generation = _current_generation(folder)
     meta = _read_meta(generation, folder)
-    if meta.get("feature_version") != descriptor_version:
+    if meta.get("feature_version") != appearance_version:
         raise _unusable(folder, meta, "it was built by another version of this package")
+    count = meta["count"]
     try:
         entries = [
             _entry_of(json.loads(line))
             for line in (generation / _ENTRIES_FILE).read_text(encoding="utf-8").splitlines()
             if line.strip()
         ]
-        vectors = np.load(generation / _VECTORS_FILE, allow_pickle=False)
+        appearance = np.load(generation / _VECTORS_FILE, allow_pickle=False)
+        meaning = None
+        if meta.get("meaning_model") == meaning_model:
+            meaning = StoredMeaning(
+                model=meaning_model,
+                centre=np.load(generation / _MEANING_CENTRE_FILE, allow_pickle=False),
+                units=np.load(generation / _MEANING_FILE, allow_pickle=False),
+                norms=np.load(generation / _MEANING_NORMS_FILE, allow_pickle=False),
+            )
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise _unusable(folder, meta, f"it is incomplete or corrupt ({error})") from error
-    if vectors.shape != (meta["count"], dim) or len(entries) != meta["count"]:
+    agree = appearance.shape == (count, appearance_dim) and len(entries) == count
+    if meaning is not None:
+        agree = agree and meaning.centre.shape == (meaning_dim,)
+        agree = agree and meaning.units.shape == (count, meaning_dim)
+        agree = agree and meaning.norms.shape == (count,)
+    if not agree:
         raise _unusable(folder, meta, "its files do not agree (an interrupted write?)")
     sources = meta.get("sources") or ([meta["source"]] if meta.get("source") else [])
     return StoredCatalog(
-        folder, list(sources), descriptor_version, entries, vectors.astype(np.float16, copy=False)
+        folder, list(sources), entries, appearance.astype(np.float16, copy=False), meaning
     )
 
 
@@ -109,9 +151,10 @@ def write_catalog(
     folder: Path,
     *,
     sources: Sequence[str],
-    descriptor_version: int,
+    appearance_version: int,
     entries: Sequence[CatalogEntry],
-    vectors: NDArray[np.floating[Any]],
+    appearance: NDArray[np.floating[Any]],
+    meaning: StoredMeaning,
 ) -> None:
     """Write a new generation and switch to it; hold :func:`catalog_lock` around it."""
     generations = folder / _GENERATIONS
@@ -119,15 +162,24 @@ def write_catalog(
     name = f"{time.time_ns():x}-{os.getpid()}"
     building = generations / f".{name}.building"
     building.mkdir()
-    with _durable(building / _VECTORS_FILE) as stream:
-        np.save(stream, vectors.astype(np.float16), allow_pickle=False)
+    arrays: dict[str, NDArray[Any]] = {
+        _VECTORS_FILE: appearance.astype(np.float16),
+        _MEANING_FILE: meaning.units.astype(np.float16),
+        _MEANING_NORMS_FILE: meaning.norms.astype(np.float32),
+        _MEANING_CENTRE_FILE: meaning.centre.astype(np.float32),
+    }
+    for file_name, array in arrays.items():
+        with _durable(building / file_name) as stream:
+            np.save(stream, array, allow_pickle=False)
     with _durable(building / _ENTRIES_FILE) as stream:
         for entry in entries:
             stream.write(json.dumps(_record_of(entry), ensure_ascii=False).encode() + b"\n")
     meta = {
         "format": CATALOG_FORMAT,
-        "feature_version": descriptor_version,
-        "feature_dim": int(vectors.shape[1]),
+        "feature_version": appearance_version,
+        "feature_dim": int(appearance.shape[1]),
+        "meaning_model": meaning.model,
+        "meaning_dim": int(meaning.centre.shape[0]),
         "sources": list(sources),
         "count": len(entries),
     }

@@ -24,10 +24,10 @@ from langchain_qwen_imagesearch.server import (
     build_catalog,
     demo_catalog_dir,
 )
-from langchain_qwen_imagesearch.server.engine.descriptors import (
-    DESCRIPTOR_DIM,
-    image_and_mirror_descriptors,
-    image_descriptor,
+from langchain_qwen_imagesearch.server.engine.appearance import (
+    APPEARANCE_DIM,
+    appearance_descriptor,
+    appearance_with_mirror,
 )
 from langchain_qwen_imagesearch.server.engine.vector_index import VectorIndex
 from langchain_qwen_imagesearch.server.indexer import title_from_file_name
@@ -164,9 +164,10 @@ def test_an_upright_phone_photo_matches_despite_its_exif_orientation(demo: Catal
     ids=["noise", "flat grey", "flat green", "fully transparent"],
 )
 def test_an_unrelated_picture_gets_few_or_no_hits(demo: Catalog, picture: Image.Image) -> None:
+    """No copies, and only a few pictures of a similar look (noise looks like gravel)."""
     matches = demo.search(picture)
-    assert len(matches) <= 2
-    assert not any(match.near_duplicate for match in matches)
+    assert len(matches) <= 5
+    assert all(match.kind == "similar" for match in matches)
 
 
 def test_hits_are_best_first_within_the_limit(demo: Catalog) -> None:
@@ -190,9 +191,9 @@ def test_the_hit_rule_drops_entries_far_below_the_best() -> None:
 
 def test_a_mirrored_picture_has_the_mirrored_descriptor() -> None:
     image = photo("astronaut")
-    original, mirrored = image_and_mirror_descriptors(image)
-    direct = image_descriptor(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
-    assert original.shape == (DESCRIPTOR_DIM,) and original.dtype == np.float32
+    original, mirrored = appearance_with_mirror(image)
+    direct = appearance_descriptor(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    assert original.shape == (APPEARANCE_DIM,) and original.dtype == np.float32
     assert float(np.linalg.norm(original)) == pytest.approx(1.0, abs=1e-5)
     assert float(mirrored @ direct) > 0.999
 
@@ -200,8 +201,8 @@ def test_a_mirrored_picture_has_the_mirrored_descriptor() -> None:
 @pytest.mark.parametrize("mode", ["L", "P", "RGBA", "CMYK", "I", "F", "1"])
 def test_any_image_mode_is_described(mode: str) -> None:
     image = photo("coffee").convert(mode)
-    vector = image_descriptor(image)
-    assert vector.shape == (DESCRIPTOR_DIM,)
+    vector = appearance_descriptor(image)
+    assert vector.shape == (APPEARANCE_DIM,)
     assert np.isfinite(vector).all()
 
 
@@ -342,7 +343,7 @@ def test_progress_stays_quiet_when_output_goes_to_a_log(
 
 def test_a_catalog_from_ready_vectors_is_searchable() -> None:
     rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(1000, DESCRIPTOR_DIM)).astype(np.float32)
+    vectors = rng.normal(size=(1000, APPEARANCE_DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     entries = [
         CatalogEntry(id=f"e{i}", title=f"Entry {i}", path=None, source_url=None, sha256="0" * 64)

@@ -19,7 +19,7 @@ Pictures are resampled to at most 128 pixels a side, keeping their aspect ratio 
 orientations are true angles. Black or white fill along the borders (the corners of a rotated
 copy, padding) is painted in the picture's mean colour, and the grids weigh their centre more
 than their corners, where crops cut. Mirror invariance is left to the search:
-``image_and_mirror_descriptors`` gives both orientations and the catalog keeps the better score.
+``appearance_with_mirror`` gives both orientations and the catalog keeps the better score.
 Every vector is L2-normalised, so the dot product of two descriptors is their cosine similarity.
 """
 
@@ -31,7 +31,7 @@ from PIL import Image, ImageOps
 
 FloatArray = NDArray[np.float32]
 
-DESCRIPTOR_VERSION = 1
+APPEARANCE_VERSION = 1
 """Bumped whenever descriptors change; catalogs built with another version are re-indexed."""
 
 WORKING_SIZE = 128
@@ -55,7 +55,7 @@ SATURATION_BINS = 3
 TEXTURE_SCALES = 3
 STRENGTH_BINS = 8
 
-DESCRIPTOR_DIM = (
+APPEARANCE_DIM = (
     INTENSITY_GRID**2
     + 2 * CHROMA_GRID**2
     + EDGE_GRID**2 * ORIENTATIONS
@@ -97,19 +97,19 @@ _EPS = 1e-6
 _EXIF_ORIENTATION = 0x0112
 
 
-def image_descriptor(image: Image.Image) -> FloatArray:
-    """The L2-normalised descriptor of ``image``: float32, ``DESCRIPTOR_DIM`` values."""
+def appearance_descriptor(image: Image.Image) -> FloatArray:
+    """The L2-normalised descriptor of ``image``: float32, ``APPEARANCE_DIM`` values."""
     return _describe(_working_rgb(image))
 
 
-def image_and_mirror_descriptors(image: Image.Image) -> FloatArray:
-    """Descriptors of ``image`` and of its horizontal mirror, as a ``(2, DESCRIPTOR_DIM)`` matrix.
+def appearance_with_mirror(image: Image.Image) -> FloatArray:
+    """Descriptors of ``image`` and of its horizontal mirror, as a ``(2, APPEARANCE_DIM)`` matrix.
 
     Searching with both and keeping the better score of each entry finds mirrored copies.
     Mirroring only moves values around in the descriptor (cells swap sides, orientations
     reflect), so the mirror's descriptor is a permutation of the original's: no second pass.
     """
-    vector = image_descriptor(image)
+    vector = appearance_descriptor(image)
     return np.stack([vector, vector[_MIRROR_PERMUTATION]])
 
 
