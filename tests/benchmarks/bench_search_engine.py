@@ -4,9 +4,12 @@ Run ``python tests/benchmarks/bench_search_engine.py`` (about a minute on 2 core
 
 1. top-1 recall of edited copies of the demo photos, per edit, in a catalog of the demo photos
    plus distractors (synthetic pictures, and scikit-image's other sample pictures when
-   scikit-image is installed), and how often the hit rule keeps the original;
-2. the score distributions that calibrate the hit rule (edited copies vs unrelated pictures);
-3. indexing throughput (images/s) for the demo photos and for synthetic JPEGs;
+   scikit-image is installed), and how often the hit rule keeps the original: with both
+   descriptors, and with appearance only (a catalog built before meaning descriptors);
+2. the score distributions that calibrate the hit rule (edited copies vs unrelated pictures,
+   by appearance and by meaning);
+3. indexing throughput (images/s) for the demo photos and for synthetic JPEGs, against the
+   limit of decoding and describing them on every core;
 4. search latency percentiles at 1k, 10k and 100k entries.
 
 Not collected by pytest (the file name does not start with ``test_``).
@@ -14,6 +17,7 @@ Not collected by pytest (the file name does not start with ``test_``).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import statistics
@@ -36,12 +40,21 @@ from langchain_qwen_imagesearch.server import (
     build_catalog,
     demo_catalog_dir,
 )
-from langchain_qwen_imagesearch.server.engine.descriptors import (
-    DESCRIPTOR_DIM,
-    image_and_mirror_descriptors,
-    image_descriptor,
+from langchain_qwen_imagesearch.server.engine.appearance import (
+    APPEARANCE_DIM,
+    WORKING_SIZE,
+    appearance_descriptor,
+    appearance_with_mirror,
 )
 from langchain_qwen_imagesearch.server.engine.hit_rule import DEFAULT_HIT_RULE
+from langchain_qwen_imagesearch.server.engine.meaning.encoder import (
+    MEANING_DIM,
+    MEANING_MODEL,
+    shared_encoder,
+)
+from langchain_qwen_imagesearch.server.engine.meaning.space import centred_on_mean, centred_query
+from langchain_qwen_imagesearch.server.indexer import INDEXING_THREADS
+from langchain_qwen_imagesearch.server.store.catalog_files import StoredMeaning
 
 Edit = Callable[[Image.Image], list[Image.Image]]
 _Query = TypeVar("_Query")
@@ -50,6 +63,17 @@ SYNTHETIC_INDEX_IMAGES = 200
 LARGE_INDEX_IMAGES = 20
 LATENCY_SIZES = (1_000, 10_000, 100_000)
 LATENCY_QUERIES = 200
+EMBEDDING_BATCH = 32
+DEMO_KINDS = {
+    "brick_wall": "texture",
+    "grass_close_up": "texture",
+    "gravel_close_up": "texture",
+    "retina_fundus_photograph": "retina",
+    "retina_detail_with_microaneurysms": "retina",
+    "cell_in_saline_phase_image": "microscopy",
+    "immunohistochemistry_colonic_glands": "microscopy",
+}
+"""The demo photos that show the same kind of thing; every other one is its own kind."""
 
 
 # --- Edits -----------------------------------------------------------------------------------
@@ -222,28 +246,60 @@ class Query:
     edit: str
     required: bool
     vectors: NDArray[np.float32]
+    meaning: NDArray[np.float32]
+    """The encoder's features (not yet centred in a catalog's space)."""
+
+
+def meaning_features(pictures: Sequence[Image.Image]) -> NDArray[np.float32]:
+    encoder = shared_encoder()
+    batches = [
+        encoder.embed(pictures[start : start + EMBEDDING_BATCH])
+        for start in range(0, len(pictures), EMBEDDING_BATCH)
+    ]
+    return np.concatenate(batches) if batches else np.zeros((0, MEANING_DIM), np.float32)
 
 
 def edited_queries(photos: list[tuple[str, Image.Image]]) -> list[Query]:
-    queries: list[Query] = []
+    edited: list[tuple[int, str, bool, Image.Image]] = []
     for edits, required in ((REQUIRED_EDITS, True), (EXTRA_EDITS, False)):
         for name, edit in edits.items():
             for position, (_, photo) in enumerate(photos):
-                queries.extend(
-                    Query(position, name, required, image_and_mirror_descriptors(edited))
-                    for edited in edit(photo)
-                )
-    return queries
+                edited.extend((position, name, required, picture) for picture in edit(photo))
+    features = meaning_features([picture for *_, picture in edited])
+    return [
+        Query(position, name, required, appearance_with_mirror(picture), meaning)
+        for (position, name, required, picture), meaning in zip(edited, features, strict=True)
+    ]
 
 
 def report_quality(photos: list[tuple[str, Image.Image]], distractors: list[Image.Image]) -> None:
-    vectors = np.stack(
-        [image_descriptor(picture) for picture in [p for _, p in photos] + distractors]
-    )
+    pictures = [p for _, p in photos] + distractors
+    vectors = np.stack([appearance_descriptor(picture) for picture in pictures])
+    features = meaning_features(pictures)
+    meaning = centred_on_mean(MEANING_MODEL, features)
     entries = photo_entries(photos) + synthetic_entries(len(distractors), "distractor")
-    catalog = Catalog(entries, vectors)
     queries = edited_queries(photos)
     print(f"Catalog: {len(photos)} demo photos + {len(distractors)} distractors")
+    for label, catalog in (
+        ("appearance + meaning (now)", Catalog(entries, vectors, meaning)),
+        ("appearance only (before, and catalogs built before meaning)", Catalog(entries, vectors)),
+    ):
+        print(f"-- {label}")
+        report_recall(catalog, entries, vectors, meaning, queries)
+    print("top-1: the original is the first hit; kept: the hit rule returns the original;")
+    print("near-dup: the original is returned as the same picture; min score: appearance")
+    report_calibration(photos, distractors, vectors, queries)
+    report_meaning_calibration(photos, features[: len(photos)], meaning, queries)
+    report_noise(Catalog(entries, vectors, meaning))
+
+
+def report_recall(
+    catalog: Catalog,
+    entries: list[CatalogEntry],
+    vectors: NDArray[np.float32],
+    meaning: StoredMeaning,
+    queries: list[Query],
+) -> None:
     print(f"{'edit':44} {'queries':>7} {'top-1':>7} {'kept':>7} {'near-dup':>8} {'min score':>9}")
     for name in [*REQUIRED_EDITS, *EXTRA_EDITS, "overall, required edits"]:
         chosen = [
@@ -253,7 +309,9 @@ def report_quality(photos: list[tuple[str, Image.Image]], distractors: list[Imag
         scores = []
         for query in chosen:
             original = entries[query.photo]
-            matches = catalog.search_vectors(query.vectors)
+            matches = catalog.search_vectors(
+                query.vectors, centred_query(meaning.centre, query.meaning)
+            )
             top1 += bool(matches) and matches[0].entry == original
             kept += any(m.entry == original for m in matches)
             near += any(m.entry == original and m.near_duplicate for m in matches)
@@ -264,9 +322,49 @@ def report_quality(photos: list[tuple[str, Image.Image]], distractors: list[Imag
             f"{label:44} {total:7d} {top1 / total:7.1%} {kept / total:7.1%} "
             f"{near / total:8.1%} {min(scores):9.3f}"
         )
-    print("top-1: the original is the first hit; kept: the hit rule returns the original;")
-    print("near-dup: the original is returned as a near-duplicate")
-    report_calibration(photos, distractors, vectors, queries)
+
+
+def report_meaning_calibration(
+    photos: list[tuple[str, Image.Image]],
+    photo_features: NDArray[np.float32],
+    meaning: StoredMeaning,
+    queries: list[Query],
+) -> None:
+    """Meaning scores of edited copies (for ``same_picture_meaning``), and of demo photos of
+    different kinds in a catalog of the demo photos alone (for ``similar_score``)."""
+    units = meaning.units.astype(np.float32)
+    copies = [float(centred_query(meaning.centre, q.meaning) @ units[q.photo]) for q in queries]
+    kinds = [DEMO_KINDS.get(Path(name).stem, name) for name, _ in photos]
+    demo_units = centred_on_mean(MEANING_MODEL, photo_features).units.astype(np.float32)
+    pairs = demo_units @ demo_units.T
+    other_kind = [
+        float(pairs[i, j])
+        for i in range(len(photos))
+        for j in range(i + 1, len(photos))
+        if kinds[i] != kinds[j]
+    ]
+    same_kind = [
+        float(pairs[i, j])
+        for i in range(len(photos))
+        for j in range(i + 1, len(photos))
+        if kinds[i] == kinds[j]
+    ]
+    best_photo_for_distractor = (units[len(photos) :] @ units[: len(photos)].T).max(axis=1)
+    print()
+    print("Calibration: meaning scores (centred on the catalog's mean)")
+    print(f"  edited copy vs its original (all edits):       {describe(copies)}")
+    print("  in a catalog of the 16 demo photos alone:")
+    print(f"  two demo photos of different kinds:            {describe(other_kind)}")
+    print(f"  two demo photos of the same kind:              {describe(same_kind)}")
+    print("  in the catalog above (demo photos + distractors):")
+    print(
+        "  best demo photo for a distractor:              "
+        f"{describe([float(s) for s in best_photo_for_distractor])}"
+    )
+    print(
+        f"  hit rule: same picture needs meaning >= {DEFAULT_HIT_RULE.same_picture_meaning}; "
+        f"similar needs meaning >= {DEFAULT_HIT_RULE.similar_score}"
+    )
 
 
 def report_calibration(
@@ -280,7 +378,7 @@ def report_calibration(
     originals = [float(np.max(q.vectors @ vectors[q.photo])) for q in required]
     # Searched where the original is absent: among the distractors only.
     absent = [np.sort((q.vectors @ vectors[len(photos) :].T).max(axis=0))[::-1] for q in required]
-    unrelated_queries = [image_and_mirror_descriptors(picture) for picture in distractors]
+    unrelated_queries = [appearance_with_mirror(picture) for picture in distractors]
     photo_vectors = vectors[: len(photos)]
     among_photos = [np.sort((q @ photo_vectors.T).max(axis=0))[::-1] for q in unrelated_queries]
     pairs = photo_vectors @ photo_vectors.T
@@ -311,12 +409,11 @@ def report_calibration(
             f"  {rule.min_score:9.2f} {rule.relative_margin:6.2f}  {first / len(required):14.1%}  "
             f"{hit_summary(rule, absent):>17}  {hit_summary(rule, among_photos):>14}"
         )
+
+
+def report_noise(catalog: Catalog) -> None:
     print()
     print("Noise and flat pictures searched in demo photos + distractors:")
-    catalog = Catalog(
-        photo_entries(photos) + synthetic_entries(len(distractors), "distractor"),
-        vectors,
-    )
     for name, picture in noise_and_flat_pictures().items():
         matches = catalog.search(picture)
         best = f" (best {matches[0].score:.3f}: {matches[0].entry.title})" if matches else ""
@@ -326,6 +423,20 @@ def report_calibration(
 def hit_summary(rule: HitRule, ranked_scores: list[NDArray[np.float32]]) -> str:
     counts = [min(MAX_HITS_PER_SEARCH, rule.select(scores)) for scores in ranked_scores]
     return f"{counts.count(0) / len(counts):.0%}, {statistics.mean(counts):.2f}"
+
+
+def describing_limit(folder: Path) -> float:
+    """Images/s if every core only read, decoded and described images (both descriptors), as
+    the indexer does, one image at a time on one core, times the cores used."""
+    files = sorted(folder.glob("*.jpg"))
+    encoder = shared_encoder()
+    started = time.perf_counter()
+    for file in files:
+        with Image.open(io.BytesIO(file.read_bytes())) as image:
+            image.draft(None, (2 * WORKING_SIZE, 2 * WORKING_SIZE))
+            appearance_descriptor(image)
+            encoder.embed([image])
+    return INDEXING_THREADS * len(files) / (time.perf_counter() - started)
 
 
 def report_throughput() -> None:
@@ -348,9 +459,12 @@ def report_throughput() -> None:
                 picture = synthetic_picture(100_000 + seed, *size)
                 picture.save(source / f"picture_{seed:04d}.jpg", quality=90)
             report = build_catalog(source, root / f"{label.split()[1]}-catalog")
+            rate = report.total / report.seconds
+            limit = describing_limit(source)
             print(
-                f"{label}: {report.total} images in {report.seconds:.2f} s = "
-                f"{report.total / report.seconds:.0f} images/s (decode + hash + features + write)"
+                f"{label}: {report.total} images in {report.seconds:.2f} s = {rate:.0f} images/s "
+                f"(decode + hash + both descriptors + write); limit of decode + descriptors on "
+                f"{INDEXING_THREADS} cores {limit:.0f} images/s: {rate / limit:.2f}x"
             )
 
 
@@ -358,28 +472,39 @@ def report_latency(photos: list[tuple[str, Image.Image]], distractors: list[Imag
     """Latency of Catalog.search on catalogs grown with perturbed copies of real descriptors."""
     rng = np.random.default_rng(0)
     seeds = np.stack(
-        [image_descriptor(picture) for picture in [p for _, p in photos] + distractors]
+        [appearance_descriptor(picture) for picture in [p for _, p in photos] + distractors]
     )
     queries = [photo for _, photo in photos]
-    query_vectors = [image_and_mirror_descriptors(photo) for photo in queries]
+    query_vectors = [appearance_with_mirror(photo) for photo in queries]
+    query_features = meaning_features(queries)
     by_vectors, by_image = "search_vectors p50 / p95 / p99", "search(image) p50 / p95 / p99"
     print(f"{'entries':>8}  {by_vectors:>30}  {by_image:>30}")
     for size in LATENCY_SIZES:
-        noise = rng.normal(size=(size, DESCRIPTOR_DIM)).astype(np.float32) / math.sqrt(
-            DESCRIPTOR_DIM
+        noise = rng.normal(size=(size, APPEARANCE_DIM)).astype(np.float32) / math.sqrt(
+            APPEARANCE_DIM
         )
         mixes = seeds[rng.integers(0, len(seeds), size)] + 0.6 * noise
         vectors = mixes / np.linalg.norm(mixes, axis=1, keepdims=True)
-        catalog = Catalog(synthetic_entries(size, "x"), vectors)
-        by_vectors = timed(catalog.search_vectors, query_vectors)
+        features = rng.normal(size=(size, MEANING_DIM)).astype(np.float32)
+        meaning = centred_on_mean(MEANING_MODEL, np.abs(features) + query_features.mean(axis=0))
+        catalog = Catalog(synthetic_entries(size, "x"), vectors, meaning)
+        both = [
+            (appearance, centred_query(meaning.centre, feature))
+            for appearance, feature in zip(query_vectors, query_features, strict=True)
+        ]
+        by_vectors = timed(functools.partial(search_pair, catalog), both)
         by_image = timed(catalog.search, queries)
         print(f"{size:8d}  {by_vectors:>30}  {by_image:>30}")
     print("search_vectors: scan + hit rule; search(image): plus the query's descriptors")
-    largest = LATENCY_SIZES[-1]
+    largest, dim = LATENCY_SIZES[-1], APPEARANCE_DIM + MEANING_DIM
     print(
-        f"memory at {largest} entries: {largest * DESCRIPTOR_DIM * 4 / 1e6:.0f} MB of float32 "
-        f"vectors ({largest * DESCRIPTOR_DIM * 2 / 1e6:.0f} MB on disk as float16)"
+        f"memory at {largest} entries: {largest * dim * 4 / 1e6:.0f} MB of float32 "
+        f"vectors ({largest * dim * 2 / 1e6:.0f} MB on disk as float16)"
     )
+
+
+def search_pair(catalog: Catalog, pair: tuple[NDArray[np.float32], NDArray[np.float32]]) -> object:
+    return catalog.search_vectors(*pair)
 
 
 def timed(search: Callable[[_Query], object], queries: Sequence[_Query]) -> str:
@@ -397,7 +522,10 @@ def timed(search: Callable[[_Query], object], queries: Sequence[_Query]) -> str:
 
 def main() -> None:
     started = time.perf_counter()
-    print(f"Hit rule: {DEFAULT_HIT_RULE}; descriptor: {DESCRIPTOR_DIM} values")
+    print(
+        f"Hit rule: {DEFAULT_HIT_RULE}; descriptors: appearance {APPEARANCE_DIM} values, "
+        f"meaning {MEANING_DIM}"
+    )
     photos = demo_photos()
     distractors = scikit_image_distractors()
     distractors += [synthetic_picture(seed) for seed in range(SYNTHETIC_DISTRACTORS)]
