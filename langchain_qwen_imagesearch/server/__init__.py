@@ -34,7 +34,8 @@ from langchain_qwen_imagesearch.server.runner import (
     check_bind_address,
     serve,
 )
-from langchain_qwen_imagesearch.server.store.catalog_files import CatalogEntry, CatalogError
+from langchain_qwen_imagesearch.server.store.catalog_files import CatalogError
+from langchain_qwen_imagesearch.server.store.entry_table import CatalogEntry
 
 __all__ = [
     "API_PREFIXES",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance
 
 from langchain_qwen_imagesearch.server.engine.catalog import Catalog
 from langchain_qwen_imagesearch.server.indexer import build_catalog
+from langchain_qwen_imagesearch.server.store.cache_folder import default_cache_dir
 
 DEMO_PHOTO_PREFERENCE = ("chelsea", "coffee", "astronaut")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -18,11 +18,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 def demo_catalog_dir() -> Path:
     """The bundled demo photos (a source folder for ``build_catalog``)."""
     return Path(__file__).resolve().parent / "demo_catalog"
-
-
-def default_cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "langchain-qwen-imagesearch"
 
 
 def open_demo_catalog(cache_dir: Path | None = None) -> Catalog:

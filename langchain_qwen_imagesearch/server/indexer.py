@@ -35,18 +35,14 @@ from langchain_qwen_imagesearch.server.engine.meaning.encoder import (
     MEANING_MODEL,
     shared_encoder,
 )
-from langchain_qwen_imagesearch.server.engine.meaning.space import (
-    centred_on_mean,
-    rebuilt_features,
-)
+from langchain_qwen_imagesearch.server.next_generation import Additions, write_next_generation
 from langchain_qwen_imagesearch.server.store.catalog_files import (
-    CatalogEntry,
     CatalogError,
     StoredCatalog,
     catalog_lock,
     read_catalog,
-    write_catalog,
 )
+from langchain_qwen_imagesearch.server.store.entry_table import CatalogEntry
 from langchain_qwen_imagesearch.server.store.manifest import manifest_path, read_manifest
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
@@ -78,13 +74,15 @@ class IndexReport:
 
 
 @dataclass(frozen=True)
-class _Indexed:
-    """One file's entry (title and URL still to come from the manifest) and descriptors;
-    ``meaning`` is None only as read from a catalog that has none yet."""
+class Described:
+    """One file's entry and descriptors (``meaning`` as the encoder gave it; None only as read
+    from a catalog that has none yet) and its key."""
 
     entry: CatalogEntry
     appearance: NDArray[np.float32]
     meaning: NDArray[np.float32] | None
+    key: int = -1
+    """The entry's key in the catalog (-1 until it has one)."""
 
 
 class _Unreadable(Exception):
@@ -129,26 +127,79 @@ def _index_into(
     started: float,
 ) -> IndexReport:
     stored = _stored(folder)
-    previous = _by_path(stored)
-    known = {i.entry.sha256: i for i in previous.values() if i.meaning is not None}
+    earlier = _earlier_of_folder(stored, source_dir)
     # The catalog's other folders stay as they are, but for meaning descriptors they lack.
-    others = [i for path, i in previous.items() if not path.is_relative_to(source_dir)]
-    to_upgrade = [i for i in others if i.meaning is None]
-    others = [i for i in others if i.meaning is not None]
+    others = _other_rows(stored, source_dir)
+    to_upgrade: dict[Path, Described] = {}
+    kept_rows = others
+    if stored is not None and stored.meaning is None:
+        # Built before meaning descriptors: the other folders' pictures get theirs now.
+        to_upgrade = {_path_of(e): e for e in (_earlier(stored, int(row)) for row in others)}
+        kept_rows = _no_rows()
+    run = describe_folder(
+        source_dir,
+        earlier,
+        descriptions,
+        progress=progress,
+        next_key=stored.next_key if stored is not None else 0,
+        to_upgrade=to_upgrade,
+    )
+    sources = sorted({*(stored.sources if stored else []), str(source_dir)})
+    run.report.total = write_next_generation(
+        folder, stored, kept_rows, run.additions(), sources=sources, next_key=run.next_key
+    )
+    run.report.seconds = time.perf_counter() - started
+    return run.report
 
+
+@dataclass
+class FolderRun:
+    """What describing a folder found: the report so far, the entries to write, the next
+    free key."""
+
+    report: IndexReport
+    described: list[Described]
+    next_key: int
+
+    def additions(self) -> Additions:
+        return Additions(
+            [d.entry for d in self.described],
+            np.array([d.key for d in self.described], np.int64),
+            _matrix([d.appearance for d in self.described], APPEARANCE_DIM),
+            _meaning_features(self.described),
+        )
+
+
+def describe_folder(
+    source_dir: Path,
+    earlier: dict[Path, Described],
+    descriptions: dict[str, dict[str, str]],
+    *,
+    progress: bool,
+    next_key: int,
+    to_upgrade: dict[Path, Described] | None = None,
+) -> FolderRun:
+    """Every image below ``source_dir`` as an entry with both descriptors, reusing what
+    ``earlier`` (the last run's entries of the folder, by path) already has; and the entries
+    of ``to_upgrade`` (of other folders) with the meaning descriptor they lack. Entries keep
+    their key while their id is the same; new ones get keys from ``next_key`` on."""
+    to_upgrade = to_upgrade or {}
+    known = {e.entry.sha256: e for e in earlier.values() if e.meaning is not None}
     report = IndexReport()
-    kept: list[_Indexed] = []
+    described: list[Described] = []
     first_path_of: dict[str, str] = {}
     paths = _image_files(source_dir)
-    work = paths + [_path_of(i) for i in to_upgrade]
+    work = paths + list(to_upgrade)
     # Decoding, hashing, NumPy and onnxruntime release the GIL: threads use several cores.
     pool = ThreadPoolExecutor(max_workers=INDEXING_THREADS)
     try:
-        outcomes = pool.map(lambda path: _try_index_file(path, previous.get(path), known), work)
+        outcomes = pool.map(
+            lambda path: _try_index_file(path, earlier.get(path) or to_upgrade.get(path), known),
+            work,
+        )
         for path, outcome in zip(work, _progress(outcomes, len(work), progress), strict=True):
-            earlier = previous.get(path)
-            if earlier is not None and not path.is_relative_to(source_dir):
-                others.append(_upgraded(earlier, outcome, report))
+            if path in to_upgrade:
+                described.append(_upgraded(to_upgrade[path], outcome, report))
                 continue
             relative = path.relative_to(source_dir).as_posix()
             if isinstance(outcome, _Unreadable):
@@ -165,36 +216,26 @@ def _index_into(
                 title=description.get("title") or title_from_file_name(path.name),
                 source_url=description.get("url"),
             )
-            if earlier is None:
+            before = earlier.get(path)
+            if before is None:
                 report.added += 1
-            elif earlier.entry.sha256 != sha256:
+            elif before.entry.sha256 != sha256:
                 report.updated += 1
-            elif earlier.meaning is None:
+            elif before.meaning is None:
                 report.upgraded += 1
             else:
                 report.unchanged += 1
-            kept.append(replace(outcome, entry=entry))
+            if before is not None and before.entry.id == entry.id:
+                key = before.key
+            else:
+                key, next_key = next_key, next_key + 1
+            described.append(replace(outcome, entry=entry, key=key))
     finally:
         # On an interruption, don't wait for the images still queued.
         pool.shutdown(cancel_futures=True)
-
-    current_paths = {indexed.entry.path for indexed in kept}
-    report.removed = sum(
-        1 for path in previous if path.is_relative_to(source_dir) and path not in current_paths
-    )
-    everything = others + kept
-    sources = sorted({*(stored.sources if stored else []), str(source_dir)})
-    write_catalog(
-        folder,
-        sources=sources,
-        appearance_version=APPEARANCE_VERSION,
-        entries=[indexed.entry for indexed in everything],
-        appearance=_matrix([i.appearance for i in everything], APPEARANCE_DIM),
-        meaning=centred_on_mean(MEANING_MODEL, _meaning_features(everything)),
-    )
-    report.total = len(everything)
-    report.seconds = time.perf_counter() - started
-    return report
+    current_paths = {d.entry.path for d in described}
+    report.removed = sum(1 for path in earlier if path not in current_paths)
+    return FolderRun(report, described, next_key)
 
 
 def title_from_file_name(name: str) -> str:
@@ -218,25 +259,51 @@ def _stored(folder: Path) -> StoredCatalog | None:
         return None
 
 
-def _by_path(stored: StoredCatalog | None) -> dict[Path, _Indexed]:
-    """What the last runs indexed, by absolute path."""
+def _earlier(stored: StoredCatalog, row: int) -> Described:
+    """What the last runs stored in ``row``."""
+    meaning = None
+    if stored.meaning is not None:
+        units = np.asarray(stored.meaning.units[row], np.float32)
+        meaning = units * np.float32(stored.meaning.norms[row]) + stored.meaning.centre
+    return Described(
+        stored.entries.entry(row),
+        np.asarray(stored.appearance[row], np.float32),
+        meaning,
+        int(stored.entries.keys[row]),
+    )
+
+
+def _in_folder(stored: StoredCatalog, source_dir: Path) -> NDArray[np.bool_]:
+    prefix = str(source_dir) + os.sep
+    return np.array([path.startswith(prefix) for path in stored.entries.paths()], dtype=bool)
+
+
+def _earlier_of_folder(stored: StoredCatalog | None, source_dir: Path) -> dict[Path, Described]:
+    """What the last runs indexed below ``source_dir``, by absolute path."""
     if stored is None:
         return {}
-    appearance = stored.appearance.astype(np.float32)
-    meaning = rebuilt_features(stored.meaning) if stored.meaning is not None else None
-    return {
-        entry.path: _Indexed(entry, appearance[row], meaning[row] if meaning is not None else None)
-        for row, entry in enumerate(stored.entries)
-        if entry.path is not None
-    }
+    rows = np.flatnonzero(_in_folder(stored, source_dir))
+    return {_path_of(e): e for e in (_earlier(stored, int(row)) for row in rows)}
 
 
-def _path_of(indexed: _Indexed) -> Path:
-    assert indexed.entry.path is not None  # _by_path keeps only entries with a path
+def _other_rows(stored: StoredCatalog | None, source_dir: Path) -> NDArray[np.intp]:
+    if stored is None:
+        return _no_rows()
+    return np.flatnonzero(~_in_folder(stored, source_dir)).astype(np.intp)
+
+
+def _no_rows() -> NDArray[np.intp]:
+    return np.zeros(0, np.intp)
+
+
+def _path_of(indexed: Described) -> Path:
+    assert indexed.entry.path is not None  # index runs store entries of files only
     return indexed.entry.path
 
 
-def _upgraded(earlier: _Indexed, outcome: _Indexed | _Unreadable, report: IndexReport) -> _Indexed:
+def _upgraded(
+    earlier: Described, outcome: Described | _Unreadable, report: IndexReport
+) -> Described:
     """An entry of another folder, with the meaning descriptor it lacked (if its file can
     still be read: otherwise it is kept as it was, and reported)."""
     if isinstance(outcome, _Unreadable):
@@ -248,7 +315,7 @@ def _upgraded(earlier: _Indexed, outcome: _Indexed | _Unreadable, report: IndexR
     return replace(earlier, meaning=outcome.meaning)
 
 
-def _meaning_features(everything: list[_Indexed]) -> NDArray[np.float32]:
+def _meaning_features(everything: list[Described]) -> NDArray[np.float32]:
     """One row per entry. An entry whose file could not be read again gets the mean of the
     others: centred, it is then no direction at all, and never scores as similar."""
     known = [i.meaning for i in everything if i.meaning is not None]
@@ -262,15 +329,15 @@ def _matrix(rows: list[NDArray[np.float32]], dim: int) -> NDArray[np.float32]:
 
 
 def _try_index_file(
-    path: Path, earlier: _Indexed | None, known: dict[str, _Indexed]
-) -> _Indexed | _Unreadable:
+    path: Path, earlier: Described | None, known: dict[str, Described]
+) -> Described | _Unreadable:
     try:
         return _index_file(path, earlier, known)
     except _Unreadable as error:
         return error
 
 
-def _index_file(path: Path, earlier: _Indexed | None, known: dict[str, _Indexed]) -> _Indexed:
+def _index_file(path: Path, earlier: Described | None, known: dict[str, Described]) -> Described:
     """The entry of ``path``, reusing earlier work when the file or its content is known:
     only the descriptors still missing are computed."""
     try:
@@ -301,7 +368,7 @@ def _indexed(
     stat: os.stat_result,
     appearance: NDArray[np.float32],
     meaning: NDArray[np.float32] | None,
-) -> _Indexed:
+) -> Described:
     # The path is part of the id: two files of the same content are two entries.
     entry_id = hashlib.sha256(f"{path}\0{sha256}".encode()).hexdigest()[:_SHORT_ID_LENGTH]
     entry = CatalogEntry(
@@ -313,7 +380,7 @@ def _indexed(
         size=stat.st_size,
         mtime_ns=stat.st_mtime_ns,
     )
-    return _Indexed(entry, appearance, meaning)
+    return Described(entry, appearance, meaning)
 
 
 def _descriptors_of_file_content(

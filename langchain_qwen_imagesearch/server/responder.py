@@ -41,7 +41,7 @@ from langchain_qwen_imagesearch.server.error_answers import (
 )
 from langchain_qwen_imagesearch.server.inputs.decode import InputPicture
 from langchain_qwen_imagesearch.server.inputs.load import InputLoader
-from langchain_qwen_imagesearch.server.store.catalog_files import CatalogEntry
+from langchain_qwen_imagesearch.server.store.entry_table import CatalogEntry
 from langchain_qwen_imagesearch.server.usage_estimate import estimate_usage
 
 HitUrl = Callable[[CatalogEntry], str]

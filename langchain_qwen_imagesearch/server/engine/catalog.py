@@ -2,13 +2,15 @@
 
 A search returns the catalog's edited copies of the query first (by appearance: the
 calibrated near-duplicate rule), then the images whose meaning is close to the query's
-(same kind of thing, same style), best first, up to the upstream's 100.
+(same kind of thing, same style), best first, up to the upstream's 100. Small catalogs are
+searched exactly; from ``APPROXIMATE_FROM`` entries on, the index run builds approximate
+indexes (``approximate_index``) and searches use them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,10 @@ from langchain_qwen_imagesearch.server.engine.appearance import (
     APPEARANCE_VERSION,
     appearance_with_mirror,
 )
+from langchain_qwen_imagesearch.server.engine.approximate_index import (
+    ApproximateIndex,
+    ApproximateNeighbours,
+)
 from langchain_qwen_imagesearch.server.engine.hit_rule import DEFAULT_HIT_RULE, HitRule, Match
 from langchain_qwen_imagesearch.server.engine.meaning.encoder import (
     MEANING_DIM,
@@ -28,15 +34,25 @@ from langchain_qwen_imagesearch.server.engine.meaning.encoder import (
     shared_encoder,
 )
 from langchain_qwen_imagesearch.server.engine.meaning.space import centred_query
-from langchain_qwen_imagesearch.server.engine.vector_index import VectorIndex, best_of
+from langchain_qwen_imagesearch.server.engine.vector_index import NeighbourSearch, VectorIndex
 from langchain_qwen_imagesearch.server.store.catalog_files import (
-    CatalogEntry,
     StoredCatalog,
     StoredMeaning,
     read_catalog,
 )
+from langchain_qwen_imagesearch.server.store.entry_table import (
+    CatalogEntry,
+    EntrySource,
+    EntryTable,
+)
 
 logger = logging.getLogger(__name__)
+
+APPROXIMATE_FROM = 20_000
+"""Entries from which index runs build approximate indexes: below, an exact scan of both
+descriptors takes under about 6 ms (tests/benchmarks/bench_catalog_scale.py)."""
+APPEARANCE_INDEX_FILE = "appearance.usearch"
+MEANING_INDEX_FILE = "meaning.usearch"
 
 
 class Catalog:
@@ -50,24 +66,44 @@ class Catalog:
         *,
         hit_rule: HitRule = DEFAULT_HIT_RULE,
     ) -> None:
-        """A catalog from ready descriptors (one row per entry each), as :meth:`open` builds
-        it; tests and benchmarks can pass synthetic vectors. Without ``meaning`` it finds
-        edited copies only."""
-        self._appearance = _index_of(appearance, len(entries), APPEARANCE_DIM, "appearance")
-        self._meaning = None
-        self._meaning_centre = np.zeros(MEANING_DIM, np.float32)
-        if meaning is not None:
-            self._meaning = _index_of(meaning.units, len(entries), MEANING_DIM, "meaning")
-            self._meaning_centre = meaning.centre
-        self._entries = tuple(entries)
-        self._by_id = {entry.id: entry for entry in self._entries}
-        if len(self._by_id) != len(self._entries):
+        """A catalog from ready descriptors (one row per entry each), searched exactly; tests
+        and benchmarks can pass synthetic vectors. Without ``meaning`` it finds edited copies
+        only. :meth:`open` loads one from disk."""
+        table = (
+            entries
+            if isinstance(entries, EntryTable)
+            else EntryTable.of_entries(entries, np.arange(len(entries), dtype=np.int64))
+        )
+        self._assemble(
+            table,
+            _exact(appearance, len(table), APPEARANCE_DIM),
+            _exact(meaning.units, len(table), MEANING_DIM) if meaning is not None else None,
+            meaning.centre if meaning is not None else None,
+            hit_rule,
+        )
+
+    def _assemble(
+        self,
+        entries: EntrySource,
+        appearance: NeighbourSearch,
+        meaning: NeighbourSearch | None,
+        meaning_centre: ArrayLike | None,
+        hit_rule: HitRule,
+    ) -> None:
+        if isinstance(entries, EntryTable) and _has_repeated_ids(entries):
             raise ValueError("entry ids must be unique")
+        self._entries = entries
+        self._appearance = appearance
+        self._meaning = meaning
+        self._meaning_centre = np.asarray(
+            meaning_centre if meaning_centre is not None else np.zeros(MEANING_DIM), np.float32
+        )
         self.hit_rule = hit_rule
 
     @classmethod
     def open(cls, directory: str | Path, *, hit_rule: HitRule = DEFAULT_HIT_RULE) -> Catalog:
-        """Load the catalog that ``build_catalog`` wrote into ``directory``.
+        """Open the catalog that ``build_catalog`` wrote into ``directory``: its files are
+        memory-mapped, so this takes milliseconds at any size.
 
         Raises ``CatalogError``, saying how to rebuild it, if there is none or it is damaged
         or was built by an incompatible version.
@@ -88,13 +124,29 @@ class Catalog:
                 folder,
                 folder,
             )
-        else:
-            shared_encoder()  # built now rather than during the first search
         return cls.of_stored(stored, hit_rule=hit_rule)
 
     @classmethod
     def of_stored(cls, stored: StoredCatalog, *, hit_rule: HitRule = DEFAULT_HIT_RULE) -> Catalog:
-        return cls(stored.entries, stored.appearance, stored.meaning, hit_rule=hit_rule)
+        """The catalog of what ``read_catalog`` opened; searched approximately when its
+        generation holds approximate indexes."""
+        appearance_index = stored.generation / APPEARANCE_INDEX_FILE
+        if not appearance_index.is_file():
+            return cls(stored.entries, stored.appearance, stored.meaning, hit_rule=hit_rule)
+        keys = np.asarray(stored.entries.keys)
+        meaning = None
+        if stored.meaning is not None:
+            meaning_index = ApproximateIndex.view(stored.generation / MEANING_INDEX_FILE)
+            meaning = ApproximateNeighbours(meaning_index, stored.meaning.units, keys)
+        catalog = cls.__new__(cls)
+        catalog._assemble(
+            stored.entries,
+            ApproximateNeighbours(ApproximateIndex.view(appearance_index), stored.appearance, keys),
+            meaning,
+            stored.meaning.centre if stored.meaning is not None else None,
+            hit_rule,
+        )
+        return catalog
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -104,20 +156,31 @@ class Catalog:
         """Whether searches also find similar images, not only edited copies."""
         return self._meaning is not None
 
-    def entries(self) -> tuple[CatalogEntry, ...]:
-        """All entries, in catalog order."""
-        return self._entries
+    def warm_up(self) -> None:
+        """Build the image encoder now, rather than during the first search (about 1 s)."""
+        if self._meaning is not None:
+            shared_encoder()
+
+    def entries(self) -> Iterable[CatalogEntry]:
+        """All entries, in catalog order (each made when read)."""
+        return iter(self._entries)
 
     def get(self, entry_id: str) -> CatalogEntry | None:
-        return self._by_id.get(entry_id)
+        row = self._entries.row_of(entry_id)
+        return self._entries.entry(row) if row is not None else None
 
     def search(self, image: Image.Image, limit: int = MAX_HITS_PER_SEARCH) -> list[Match]:
         """Catalog images that are edited copies of ``image`` (as is or mirrored), then
         images like it, best first; at most ``limit`` (1 to 100), possibly none."""
         meaning = None
         if self._meaning is not None:
-            meaning = centred_query(self._meaning_centre, shared_encoder().embed([image])[0])
+            meaning = self.meaning_query(shared_encoder().embed([image])[0])
         return self.search_vectors(appearance_with_mirror(image), meaning, limit)
+
+    def meaning_query(self, features: ArrayLike) -> NDArray[np.float32]:
+        """The encoder's features of a query, in this catalog's meaning space: what
+        :meth:`search_vectors` takes."""
+        return centred_query(self._meaning_centre, np.asarray(features, np.float32))
 
     def search_vectors(
         self,
@@ -126,7 +189,7 @@ class Catalog:
         limit: int = MAX_HITS_PER_SEARCH,
     ) -> list[Match]:
         """:meth:`search` for ready descriptors: ``appearance`` one per row (each entry keeps
-        its best), ``meaning`` one vector, centred in the catalog's space (``centred_query``)."""
+        its best), ``meaning`` one vector in the catalog's space (:meth:`meaning_query`)."""
         if not 1 <= limit <= MAX_HITS_PER_SEARCH:
             raise ValueError(f"limit must be between 1 and {MAX_HITS_PER_SEARCH}, got {limit}")
         rule = self.hit_rule
@@ -134,14 +197,16 @@ class Catalog:
             best = self._appearance.search(appearance, limit, min_score=rule.min_score)
             hits = rule.select(best.scores)
             return self._matches(best.rows[:hits], best.scores[:hits], rule.near_duplicate_score)
-        looks = self._appearance.scores(appearance)
-        means = self._meaning.scores(meaning)
+        looks = self._appearance.search(appearance, limit, min_score=rule.near_duplicate_score)
         # An edited copy looks like the query and shows the same thing: both must agree.
-        same = (looks >= rule.near_duplicate_score) & (means >= rule.same_picture_meaning)
-        copies = best_of(looks, limit, same)
-        similar = best_of(means, limit, (means >= rule.similar_score) & ~same)
-        matches = self._matches(copies.rows, copies.scores, near_duplicate_from=-1.0)
-        matches += self._matches(similar.rows, similar.scores, near_duplicate_from=np.inf)
+        same = self._meaning.scores_of(meaning, looks.rows) >= rule.same_picture_meaning
+        copies, copy_scores = looks.rows[same], looks.scores[same]
+        similar = self._meaning.search(meaning, limit + len(copies), rule.similar_score)
+        others = ~np.isin(similar.rows, copies)
+        matches = self._matches(copies, copy_scores, near_duplicate_from=-1.0)
+        matches += self._matches(
+            similar.rows[others], similar.scores[others], near_duplicate_from=np.inf
+        )
         return matches[:limit]
 
     def _matches(
@@ -149,18 +214,22 @@ class Catalog:
     ) -> list[Match]:
         return [
             Match(
-                entry=self._entries[row],
-                score=float(score),
-                near_duplicate=bool(score >= near_duplicate_from),
+                entry=entry, score=float(score), near_duplicate=bool(score >= near_duplicate_from)
             )
-            for row, score in zip(rows, scores, strict=True)
+            for entry, score in zip(self._entries.entries_of(rows), scores, strict=True)
         ]
 
 
-def _index_of(vectors: ArrayLike, count: int, dim: int, name: str) -> VectorIndex:
+def _exact(vectors: ArrayLike, count: int, dim: int) -> VectorIndex:
     index = VectorIndex(vectors)
     if len(index) != count:
-        raise ValueError(f"{count} entries but {len(index)} {name} descriptors")
+        raise ValueError(f"{count} entries but {len(index)} descriptors")
     if len(index) and index.dim != dim:
-        raise ValueError(f"{name} descriptors have {index.dim} values, not {dim}")
+        raise ValueError(f"descriptors have {index.dim} values, not {dim}")
     return index
+
+
+def _has_repeated_ids(table: EntryTable) -> bool:
+    columns = table.arrays()
+    ordered = columns["ids"][columns["id_order"]]
+    return bool(np.any(ordered[1:] == ordered[:-1]))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from langchain_qwen_imagesearch.server.store.catalog_files import CatalogEntry
+from langchain_qwen_imagesearch.server.store.entry_table import CatalogEntry
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,17 @@
 """Exact in-memory vector index: cosine similarity of unit vectors as one matrix product.
 
-A brute-force scan is the right tool at catalog sizes up to a few hundred thousand images:
+A brute-force scan is the right tool for catalogs up to some tens of thousands of images:
 one query is a single BLAS matrix-vector product over the whole matrix, bound by memory
-bandwidth (100k x 310 float32 values is 124 MB, read once per search), with exact results
-and no training or tuning. Vectors are kept in float32 because NumPy has no fast float16
-matrix product; catalogs store them on disk as float16 to halve the file size.
+bandwidth, with exact results and no training or tuning; beyond, ``approximate_index``
+takes over, and this scan stays the reference its recall is measured against. Vectors are
+kept in float32 because NumPy has no fast float16 matrix product; catalogs store them on
+disk as float16 to halve the file size.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -21,6 +23,21 @@ class Neighbours:
 
     rows: NDArray[np.intp]
     scores: NDArray[np.float32]
+
+
+class NeighbourSearch(Protocol):
+    """Unit vectors, one per catalog row, and the rows closest to a query."""
+
+    def __len__(self) -> int: ...
+
+    def search(self, queries: ArrayLike, k: int, min_score: float = -1.0) -> Neighbours:
+        """The ``k`` best rows for any of ``queries`` (one per row) scoring at least
+        ``min_score``, best first."""
+        ...
+
+    def scores_of(self, queries: ArrayLike, rows: NDArray[np.intp]) -> NDArray[np.float32]:
+        """The exact scores of ``rows`` (each its best over ``queries``)."""
+        ...
 
 
 class VectorIndex:
@@ -58,6 +75,20 @@ class VectorIndex:
         """The ``k`` best rows scoring at least ``min_score``, best first."""
         scores = self.scores(queries)
         return best_of(scores, k, scores >= min_score)
+
+    def scores_of(self, queries: ArrayLike, rows: NDArray[np.intp]) -> NDArray[np.float32]:
+        return row_scores(self._vectors, queries, rows)
+
+
+def row_scores(
+    vectors: NDArray[np.floating], queries: ArrayLike, rows: NDArray[np.intp]
+) -> NDArray[np.float32]:
+    """Per row of ``rows``, its best dot product with any of ``queries``."""
+    matrix = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+    if not len(rows):
+        return np.zeros(0, np.float32)
+    chosen = np.asarray(vectors[np.sort(rows)], np.float32)[np.argsort(np.argsort(rows))]
+    return np.asarray((matrix @ chosen.T).max(axis=0), np.float32)
 
 
 def best_of(scores: NDArray[np.float32], k: int, eligible: NDArray[np.bool_]) -> Neighbours:

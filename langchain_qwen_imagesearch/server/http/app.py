@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,7 +40,7 @@ from langchain_qwen_imagesearch.server.inputs.decode import Decoder
 from langchain_qwen_imagesearch.server.inputs.fetch import ImageFetcher
 from langchain_qwen_imagesearch.server.inputs.load import InputLoader
 from langchain_qwen_imagesearch.server.responder import HitUrl, Responder
-from langchain_qwen_imagesearch.server.store.catalog_files import CatalogEntry
+from langchain_qwen_imagesearch.server.store.entry_table import CatalogEntry
 
 MAX_REQUEST_BYTES = 48 * 1024 * 1024
 """Largest request body read: a few images of the upstream's 10 MB each, as data URLs."""
@@ -96,6 +97,7 @@ class _Routes:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(self._catalog.warm_up)
         fetcher = ImageFetcher(self._address_policy)
         inputs = InputLoader(fetcher, Decoder())
         self._responder = Responder(self._catalog, self._writer, inputs)

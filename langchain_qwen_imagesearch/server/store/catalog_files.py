@@ -3,22 +3,24 @@
 A catalog folder holds generations, each complete in its own folder:
 
 - ``generations/<name>/catalog.json``: format and descriptor versions, the source folders,
-  the number of entries;
-- ``generations/<name>/entries.jsonl``: one JSON object per image (id, title, path, URL,
-  SHA-256, size, mtime);
+  the number of entries, the next free entry key;
+- ``generations/<name>/<column>.npy``: the entries as columns (``entry_table``);
 - ``generations/<name>/vectors.npy``: the appearance descriptor of each entry, in the same
   order, float16;
-- ``generations/<name>/meaning*.npy``: the meaning descriptors, centred on their mean and of
+- ``generations/<name>/meaning*.npy``: the meaning descriptors, centred on a mean and of
   unit length (float16), the length each had before (float32), and the mean (float32);
+- other files the writer's caller adds (the approximate indexes);
 - ``CURRENT``: the name of the generation in use.
 
-A writer builds a new generation beside the current one, then switches ``CURRENT`` to it
-with one ``os.replace``: a reader sees the old catalog or the new one, never a mix, even if
-the writer is killed at any moment. Writers take ``.lock`` (filelock: released by the
-system when its holder dies), so two index runs never lose each other's work. Images are
-not copied: entries point at the files in the source folders. Catalogs of format 1 (the
-three files at the top of the folder) and 2 (no meaning descriptors) are still read, and
-upgraded by the next write.
+Everything is opened memory-mapped: opening a catalog of a million entries reads a few
+kilobytes, and the system pages in what searches touch. A writer builds a new generation
+beside the current one, then switches ``CURRENT`` to it with one ``os.replace``: a reader
+sees the old catalog or the new one, never a mix, even if the writer is killed at any
+moment. Writers take ``.lock`` (filelock: released by the system when its holder dies), so
+two index runs never lose each other's work. Images are not copied: entries point at the
+files in the source folders. Catalogs of format 1 (three files at the top of the folder),
+2 (no meaning descriptors) and 3 (entries as JSON lines) are still read, and upgraded by
+the next write.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ import numpy as np
 from filelock import FileLock, Timeout
 from numpy.typing import NDArray
 
-CATALOG_FORMAT = 3
-READABLE_FORMATS = (1, 2, 3)
+from langchain_qwen_imagesearch.server.store.entry_table import CatalogEntry, EntryTable
+
+CATALOG_FORMAT = 4
+READABLE_FORMATS = (1, 2, 3, 4)
 
 _POINTER = "CURRENT"
 _GENERATIONS = "generations"
@@ -55,23 +59,6 @@ _KEPT_GENERATIONS = 2
 
 class CatalogError(ValueError):
     """A catalog folder is missing or unusable, or a manifest is malformed."""
-
-
-@dataclass(frozen=True)
-class CatalogEntry:
-    """One indexed image."""
-
-    id: str
-    """Stable, URL-safe id: 16 hex digits of the SHA-256 of the file's path and content."""
-    title: str
-    path: Path | None
-    """Absolute path of the image file (``None`` if only a source URL is known)."""
-    source_url: str | None
-    """Where the image comes from, from the manifest; used as the hit URL when present."""
-    sha256: str
-    size: int = 0
-    """File size in bytes when indexed (with ``mtime_ns``, tells an unchanged file)."""
-    mtime_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,10 +79,16 @@ class StoredCatalog:
     ``meaning`` is None in a catalog built before meaning descriptors, or by another model."""
 
     folder: Path
+    generation: Path
+    """The generation read: files the writer's caller added are there."""
     sources: list[str]
-    entries: list[CatalogEntry]
+    entries: EntryTable
     appearance: NDArray[np.float16]
     meaning: StoredMeaning | None
+    next_key: int
+    """The key the next new entry gets."""
+    centred_at_count: int
+    """How many entries the catalog had when the meaning descriptors' mean was taken."""
 
 
 def read_catalog(
@@ -106,8 +99,8 @@ def read_catalog(
     meaning_model: str,
     meaning_dim: int,
 ) -> StoredCatalog:
-    """Read the catalog in ``folder``, built with appearance descriptors of that version and
-    size; its meaning descriptors are read if ``meaning_model`` made them.
+    """Open the catalog in ``folder``, built with appearance descriptors of that version and
+    size; its meaning descriptors are used if ``meaning_model`` made them.
 
     Raises :class:`CatalogError`, saying how to rebuild it, if there is none or it is damaged
     or was built by an incompatible version.
@@ -118,23 +111,20 @@ def read_catalog(
         raise _unusable(folder, meta, "it was built by another version of this package")
     count = meta["count"]
     try:
-        entries = [
-            _entry_of(json.loads(line))
-            for line in (generation / _ENTRIES_FILE).read_text(encoding="utf-8").splitlines()
-            if line.strip()
-        ]
-        appearance = np.load(generation / _VECTORS_FILE, allow_pickle=False)
+        entries = _read_entries(generation, meta)
+        appearance = _load(generation / _VECTORS_FILE)
         meaning = None
         if meta.get("meaning_model") == meaning_model:
             meaning = StoredMeaning(
                 model=meaning_model,
                 centre=np.load(generation / _MEANING_CENTRE_FILE, allow_pickle=False),
-                units=np.load(generation / _MEANING_FILE, allow_pickle=False),
-                norms=np.load(generation / _MEANING_NORMS_FILE, allow_pickle=False),
+                units=_load(generation / _MEANING_FILE),
+                norms=_load(generation / _MEANING_NORMS_FILE),
             )
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise _unusable(folder, meta, f"it is incomplete or corrupt ({error})") from error
     agree = appearance.shape == (count, appearance_dim) and len(entries) == count
+    agree = agree and appearance.dtype == np.float16
     if meaning is not None:
         agree = agree and meaning.centre.shape == (meaning_dim,)
         agree = agree and meaning.units.shape == (count, meaning_dim)
@@ -143,7 +133,14 @@ def read_catalog(
         raise _unusable(folder, meta, "its files do not agree (an interrupted write?)")
     sources = meta.get("sources") or ([meta["source"]] if meta.get("source") else [])
     return StoredCatalog(
-        folder, list(sources), entries, appearance.astype(np.float16, copy=False), meaning
+        folder=folder,
+        generation=generation,
+        sources=list(sources),
+        entries=entries,
+        appearance=appearance,
+        meaning=meaning,
+        next_key=int(meta.get("next_key", count)),
+        centred_at_count=int(meta.get("centred_at_count", count)),
     )
 
 
@@ -152,28 +149,32 @@ def write_catalog(
     *,
     sources: Sequence[str],
     appearance_version: int,
-    entries: Sequence[CatalogEntry],
+    entries: EntryTable,
     appearance: NDArray[np.floating[Any]],
     meaning: StoredMeaning,
+    next_key: int,
+    centred_at_count: int,
+    add_files: Callable[[Path], None] | None = None,
 ) -> None:
-    """Write a new generation and switch to it; hold :func:`catalog_lock` around it."""
+    """Write a new generation and switch to it; hold :func:`catalog_lock` around it.
+    ``add_files`` writes more files into the generation before the switch."""
     generations = folder / _GENERATIONS
     generations.mkdir(parents=True, exist_ok=True)
     name = f"{time.time_ns():x}-{os.getpid()}"
     building = generations / f".{name}.building"
     building.mkdir()
     arrays: dict[str, NDArray[Any]] = {
-        _VECTORS_FILE: appearance.astype(np.float16),
-        _MEANING_FILE: meaning.units.astype(np.float16),
-        _MEANING_NORMS_FILE: meaning.norms.astype(np.float32),
-        _MEANING_CENTRE_FILE: meaning.centre.astype(np.float32),
+        **{f"{column}.npy": array for column, array in entries.arrays().items()},
+        _VECTORS_FILE: appearance.astype(np.float16, copy=False),
+        _MEANING_FILE: meaning.units.astype(np.float16, copy=False),
+        _MEANING_NORMS_FILE: meaning.norms.astype(np.float32, copy=False),
+        _MEANING_CENTRE_FILE: meaning.centre.astype(np.float32, copy=False),
     }
     for file_name, array in arrays.items():
         with _durable(building / file_name) as stream:
             np.save(stream, array, allow_pickle=False)
-    with _durable(building / _ENTRIES_FILE) as stream:
-        for entry in entries:
-            stream.write(json.dumps(_record_of(entry), ensure_ascii=False).encode() + b"\n")
+    if add_files is not None:
+        add_files(building)
     meta = {
         "format": CATALOG_FORMAT,
         "feature_version": appearance_version,
@@ -182,6 +183,8 @@ def write_catalog(
         "meaning_dim": int(meaning.centre.shape[0]),
         "sources": list(sources),
         "count": len(entries),
+        "next_key": next_key,
+        "centred_at_count": centred_at_count,
     }
     with _durable(building / _META_FILE) as stream:
         stream.write(json.dumps(meta, indent=2).encode() + b"\n")
@@ -245,28 +248,30 @@ def _unusable(folder: Path, meta: dict[str, Any], reason: str) -> CatalogError:
     )
 
 
-def _entry_of(record: dict[str, Any]) -> CatalogEntry:
-    return CatalogEntry(
-        id=str(record["id"]),
-        title=str(record["title"]),
-        path=Path(record["path"]) if record.get("path") else None,
-        source_url=record.get("source_url"),
-        sha256=str(record["sha256"]),
-        size=int(record.get("size", 0)),
-        mtime_ns=int(record.get("mtime_ns", 0)),
-    )
+def _read_entries(generation: Path, meta: dict[str, Any]) -> EntryTable:
+    if meta["format"] >= 4:
+        return EntryTable.load(generation)
+    # Formats 1 to 3: one JSON object per line; read whole (such catalogs are small).
+    lines = (generation / _ENTRIES_FILE).read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    entries = [
+        CatalogEntry(
+            id=str(record["id"]),
+            title=str(record["title"]),
+            path=Path(record["path"]) if record.get("path") else None,
+            source_url=record.get("source_url"),
+            sha256=str(record["sha256"]),
+            size=int(record.get("size", 0)),
+            mtime_ns=int(record.get("mtime_ns", 0)),
+        )
+        for record in records
+    ]
+    return EntryTable.of_entries(entries, np.arange(len(entries), dtype=np.int64))
 
 
-def _record_of(entry: CatalogEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "title": entry.title,
-        "path": str(entry.path) if entry.path is not None else None,
-        "source_url": entry.source_url,
-        "sha256": entry.sha256,
-        "size": entry.size,
-        "mtime_ns": entry.mtime_ns,
-    }
+def _load(path: Path) -> NDArray[Any]:
+    """The array in ``path``, memory-mapped (as a plain array: np.memmap's indexing is slow)."""
+    return np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from langchain_qwen_imagesearch.server.engine.meaning.checkpoint import (
 )
 from langchain_qwen_imagesearch.server.engine.meaning.encoder import (
     MEANING_DIM,
+    converted_model,
     shared_encoder,
     weights_path,
 )
@@ -135,3 +136,11 @@ def test_an_edited_copy_is_still_the_same_picture(demo: Catalog) -> None:
     matches = demo.search(edited)
 
     assert matches[0].entry.title == "Tabby cat Chelsea" and matches[0].kind == "same picture"
+
+
+def test_the_converted_model_is_cached_and_reused(tmp_path: Path) -> None:
+    first = converted_model(tmp_path)
+    (cached,) = (tmp_path / "models").iterdir()
+
+    assert cached.read_bytes() == first == converted_model(tmp_path)
+    assert first == lite0_model(load_state_dict(weights_path())).SerializeToString()

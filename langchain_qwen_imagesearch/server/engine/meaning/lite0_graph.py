@@ -20,22 +20,15 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
-EMBEDDING_DIM = 1280
-IMAGE_SIDE = 224
-BATCH_NORM_EPS = 1e-3
-OPSET = 17
-STEM_CHANNELS = 32
-
-# Per stage: repeats, kernel, stride, expansion, output channels.
-LITE0_STAGES = (
-    (1, 3, 1, 1, 16),
-    (2, 3, 2, 6, 24),
-    (2, 5, 2, 6, 40),
-    (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112),
-    (4, 5, 2, 6, 192),
-    (1, 3, 1, 6, 320),
+from langchain_qwen_imagesearch.server.engine.meaning.lite0_spec import (
+    BATCH_NORM_EPS,
+    EMBEDDING_DIM,
+    IMAGE_SIDE,
+    LITE0_STAGES,
+    STEM_CHANNELS,
 )
+
+OPSET = 17
 
 Weights = Mapping[str, NDArray[Any]]
 

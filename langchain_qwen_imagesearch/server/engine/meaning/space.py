@@ -18,13 +18,32 @@ from langchain_qwen_imagesearch.server.store.catalog_files import StoredMeaning
 _TINY = 1e-6
 
 
-def centred_on_mean(model: str, features: NDArray[np.float32]) -> StoredMeaning:
+_CHUNK = 65_536
+"""Rows converted at a time: a million rows at once would take gigabytes of float32 copies."""
+
+
+def centred_on_mean(model: str, features: NDArray[np.floating]) -> StoredMeaning:
     """``features`` (one row per entry, as the encoder gave them), as the catalog keeps them."""
-    centre = features.mean(axis=0, dtype=np.float64).astype(np.float32)
-    offsets = features - centre
-    norms = np.linalg.norm(offsets, axis=1).astype(np.float32)
-    units = offsets / np.maximum(norms, _TINY)[:, None]
-    return StoredMeaning(model, centre, units.astype(np.float16), norms)
+    total = np.zeros(features.shape[1], np.float64)
+    for start in range(0, len(features), _CHUNK):
+        total += np.asarray(features[start : start + _CHUNK], np.float64).sum(axis=0)
+    centre = (total / max(len(features), 1)).astype(np.float32)
+    units, norms = centred_on(centre, features)
+    return StoredMeaning(model, centre, units, norms)
+
+
+def centred_on(
+    centre: NDArray[np.float32], features: NDArray[np.floating]
+) -> tuple[NDArray[np.float16], NDArray[np.float32]]:
+    """``features`` centred on ``centre`` and scaled to unit length, and their lengths."""
+    units = np.empty(features.shape, np.float16)
+    norms = np.empty(len(features), np.float32)
+    for start in range(0, len(features), _CHUNK):
+        offsets = np.asarray(features[start : start + _CHUNK], np.float32) - centre
+        lengths = np.linalg.norm(offsets, axis=1)
+        norms[start : start + len(offsets)] = lengths
+        units[start : start + len(offsets)] = offsets / np.maximum(lengths, _TINY)[:, None]
+    return units, norms
 
 
 def rebuilt_features(stored: StoredMeaning) -> NDArray[np.float32]:

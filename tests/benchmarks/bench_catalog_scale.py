@@ -1,0 +1,239 @@
+"""The catalog at scale: cold load, memory, search latency and recall at N entries.
+
+    python tests/benchmarks/bench_catalog_scale.py --entries N [--backend local|postgres]
+        [--dsn URL] [--catalog DIR] [--queries 200]
+
+No image set here reaches a million pictures, so the catalog is **synthetic**: descriptors
+drawn in clusters around low-rank centres (as real ones lie on a few dozen directions, not
+uniformly), written by the same code an index run uses. Queries are edited copies of
+catalog entries (appearance and meaning both close) and pictures of an entry's cluster
+(meaning close, appearance unrelated).
+
+- ``load_s``: opening the catalog in a fresh process (``Catalog.open``, or connecting to
+  PostgreSQL), ``rss_mb`` that process's resident memory afterwards (and after the queries);
+- ``p50_ms``, ``p99_ms``: one ``search_vectors`` at a time (both descriptors and the hit
+  rule; the query's descriptors are ready, so the image encoder is not timed);
+- ``recall_at_10``: of the first 10 hits an exact scan of the same catalog returns, the
+  share the measured search returns among its first 10.
+
+The last line is one JSON object of the figures. With ``--catalog`` the catalog is kept and
+reused by later runs of the same size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from langchain_qwen_imagesearch.server import Catalog, CatalogEntry
+from langchain_qwen_imagesearch.server.engine.appearance import APPEARANCE_DIM, APPEARANCE_VERSION
+from langchain_qwen_imagesearch.server.engine.meaning.encoder import MEANING_DIM, MEANING_MODEL
+from langchain_qwen_imagesearch.server.next_generation import write_descriptors
+from langchain_qwen_imagesearch.server.store.catalog_files import read_catalog
+
+RANK = 48
+"""Directions the synthetic descriptors lie on, besides their noise."""
+CLUSTER_SIZE = 50
+CHUNK = 65_536
+TOP = 10
+SEED = 7
+
+
+def synthetic_rows(
+    rng: np.random.Generator,
+    basis: NDArray[np.float32],
+    centres: NDArray[np.float32],
+    labels: NDArray[np.int64],
+    spread: float,
+) -> NDArray[np.float16]:
+    """Unit rows: each its cluster's centre plus low-rank and full noise, projected."""
+    rank, dim = basis.shape
+    mix = centres[labels] + spread * rng.normal(size=(len(labels), rank)).astype(np.float32)
+    rows = mix @ basis + 0.05 * rng.normal(size=(len(labels), dim)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows.astype(np.float16)
+
+
+def synthetic_catalog(
+    entries: int,
+) -> tuple[list[CatalogEntry], NDArray[np.float16], NDArray[np.float16], dict[str, Any]]:
+    rng = np.random.default_rng(SEED)
+    clusters = max(1, entries // CLUSTER_SIZE)
+    model: dict[str, Any] = {"clusters": clusters}
+    appearance = np.empty((entries, APPEARANCE_DIM), np.float16)
+    meaning = np.empty((entries, MEANING_DIM), np.float16)
+    for name, target, dim in (
+        ("appearance", appearance, APPEARANCE_DIM),
+        ("meaning", meaning, MEANING_DIM),
+    ):
+        basis = rng.normal(size=(RANK, dim)).astype(np.float32)
+        centres = rng.normal(size=(clusters, RANK)).astype(np.float32)
+        model[name] = (basis, centres)
+        for start in range(0, entries, CHUNK):
+            labels = np.arange(start, min(entries, start + CHUNK)) % clusters
+            target[start : start + len(labels)] = synthetic_rows(rng, basis, centres, labels, 0.6)
+    rows = [
+        CatalogEntry(
+            id=f"{number:016x}",
+            title=f"Synthetic picture {number}",
+            path=None,
+            source_url=f"https://example.com/pictures/{number}.jpg",
+            sha256=f"{number:064x}",
+        )
+        for number in range(entries)
+    ]
+    return rows, appearance, meaning, model
+
+
+def queries(
+    appearance: NDArray[np.float16], meaning: NDArray[np.float16], model: dict[str, Any], count: int
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Appearance queries (two rows each, as a picture and its mirror) and meaning queries
+    (the encoder's features, before centring): half edited copies, half cluster pictures."""
+    rng = np.random.default_rng(SEED + 1)
+    picked = rng.integers(0, len(appearance), count)
+    copies = np.arange(count) % 2 == 0
+    looks = np.asarray(appearance[picked], np.float32)
+    basis, centres = model["appearance"]
+    unrelated = synthetic_rows(rng, basis, centres, rng.integers(0, len(centres), count), 2.0)
+    looks[~copies] = unrelated[~copies]
+    looks += 0.01 * rng.normal(size=looks.shape).astype(np.float32)
+    mirrored = looks + 0.05 * rng.normal(size=looks.shape).astype(np.float32)
+    pair = np.stack([looks, mirrored], axis=1)
+    pair /= np.linalg.norm(pair, axis=2, keepdims=True)
+    basis, centres = model["meaning"]
+    labels = picked % len(centres)
+    kind = synthetic_rows(rng, basis, centres, labels, 0.6).astype(np.float32)
+    means = np.where(copies[:, None], np.asarray(meaning[picked], np.float32), kind)
+    return pair.astype(np.float32), means.astype(np.float32)
+
+
+def measure(catalog_dir: Path, query_file: Path) -> dict[str, Any]:
+    """In this (fresh) process: open, then search each query; the figures and hit ids."""
+    started = time.perf_counter()
+    catalog = Catalog.open(catalog_dir)
+    load_s = time.perf_counter() - started
+    rss_after_load = rss_mb()
+    data = np.load(query_file)
+    durations, hits = [], []
+    for looks, means in zip(data["appearance"], data["meaning"], strict=True):
+        query = catalog.meaning_query(means)
+        begun = time.perf_counter()
+        matches = catalog.search_vectors(looks, query)
+        durations.append((time.perf_counter() - begun) * 1000)
+        hits.append([m.entry.id for m in matches[:TOP]])
+    return {
+        "load_s": load_s,
+        "rss_mb": rss_after_load,
+        "rss_after_queries_mb": rss_mb(),
+        "durations_ms": durations,
+        "hits": hits,
+    }
+
+
+def exact_hits(catalog_dir: Path, query_file: Path) -> list[list[str]]:
+    """The reference: the same catalog searched by an exact scan."""
+    stored = read_catalog(
+        catalog_dir.resolve(),
+        appearance_version=APPEARANCE_VERSION,
+        appearance_dim=APPEARANCE_DIM,
+        meaning_model=MEANING_MODEL,
+        meaning_dim=MEANING_DIM,
+    )
+    exact = Catalog(stored.entries, stored.appearance, stored.meaning)
+    data = np.load(query_file)
+    return [
+        [m.entry.id for m in exact.search_vectors(looks, exact.meaning_query(means))[:TOP]]
+        for looks, means in zip(data["appearance"], data["meaning"], strict=True)
+    ]
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def recall(measured: list[list[str]], reference: list[list[str]]) -> float:
+    shares = [len(set(m) & set(r)) / len(r) for m, r in zip(measured, reference, strict=True) if r]
+    return float(np.mean(shares)) if shares else 1.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--entries", type=int, required=True)
+    parser.add_argument("--backend", choices=["local", "postgres"], default="local")
+    parser.add_argument("--dsn", help="PostgreSQL URL (postgres backend; default: pgserver)")
+    parser.add_argument("--catalog", type=Path, help="folder to keep the catalog in")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.measure / "queries.npz")))
+        return
+
+    with tempfile.TemporaryDirectory() as workdir:
+        catalog_dir = (args.catalog or Path(workdir) / "catalog").resolve()
+        build_s = build(catalog_dir, args.entries, args.queries)
+        query_file = catalog_dir / "queries.npz"
+        reference = exact_hits(catalog_dir, query_file)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        command = [
+            sys.executable,
+            __file__,
+            "--entries",
+            str(args.entries),
+            "--measure",
+            str(catalog_dir),
+        ]
+        run = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+        measured = json.loads(run.stdout.strip().splitlines()[-1])
+        durations = np.asarray(measured["durations_ms"])
+        figures = {
+            "entries": args.entries,
+            "dim": APPEARANCE_DIM + MEANING_DIM,
+            "backend": args.backend,
+            "synthetic": True,
+            "build_s": round(build_s, 1),
+            "load_s": round(measured["load_s"], 3),
+            "rss_mb": round(measured["rss_mb"], 1),
+            "rss_after_queries_mb": round(measured["rss_after_queries_mb"], 1),
+            "vector_mb": round(args.entries * (APPEARANCE_DIM + MEANING_DIM) * 4 / 1e6, 1),
+            "p50_ms": round(float(np.percentile(durations, 50)), 2),
+            "p99_ms": round(float(np.percentile(durations, 99)), 2),
+            "recall_at_10": round(recall(measured["hits"], reference), 4),
+            "catalog": str(catalog_dir),
+        }
+    for name, value in figures.items():
+        print(f"{name:>22}: {value}")
+    print(json.dumps(figures))
+
+
+def build(catalog_dir: Path, entries: int, query_count: int) -> float:
+    """The catalog and its queries, unless a run of the same size left them; seconds taken."""
+    marker = catalog_dir / "synthetic.json"
+    wanted = {"entries": entries, "queries": query_count}
+    if marker.is_file() and json.loads(marker.read_text()) == wanted:
+        return 0.0
+    started = time.perf_counter()
+    rows, appearance, meaning, model = synthetic_catalog(entries)
+    write_descriptors(catalog_dir, rows, appearance, meaning)
+    looks, means = queries(appearance, meaning, model, query_count)
+    np.savez(catalog_dir / "queries.npz", appearance=looks, meaning=means)
+    marker.write_text(json.dumps(wanted))
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    main()
