@@ -45,6 +45,7 @@ from langchain_qwen_imagesearch.server.store.entry_table import (
     EntrySource,
     EntryTable,
 )
+from langchain_qwen_imagesearch.server.store.postgres import is_database_url
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +104,18 @@ class Catalog:
     @classmethod
     def open(cls, directory: str | Path, *, hit_rule: HitRule = DEFAULT_HIT_RULE) -> Catalog:
         """Open the catalog that ``build_catalog`` wrote into ``directory``: its files are
-        memory-mapped, so this takes milliseconds at any size.
+        memory-mapped, so this takes milliseconds at any size. ``directory`` may also be a
+        ``postgresql://`` URL: the catalog is then searched in that database, shared with
+        other servers and index runs (the ``postgres`` extra).
 
         Raises ``CatalogError``, saying how to rebuild it, if there is none or it is damaged
-        or was built by an incompatible version.
+        or was built by an incompatible version (or the database cannot be reached).
         """
+        if is_database_url(directory):
+            # Imported here: that module builds on this one.
+            from langchain_qwen_imagesearch.server.engine.postgres_search import DatabaseCatalog
+
+            return DatabaseCatalog.connect(str(directory), hit_rule=hit_rule)
         folder = Path(directory).expanduser().resolve()
         stored = read_catalog(
             folder,

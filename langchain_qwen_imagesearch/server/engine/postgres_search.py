@@ -1,0 +1,136 @@
+"""Searching a catalog kept in PostgreSQL (``store/postgres.py``), which other servers share
+and index runs write while it is searched: what they write is found at once.
+
+The descriptors stay in the database. A search asks pgvector's HNSW indexes for each
+descriptor's neighbours (their scores are exact inner products), then reads the entries of
+its hits, all in one query: four statements at most. Each runs alone, so an entry can be
+deleted between two of them; the search is then run again. The meaning centre is read anew
+when an index run has taken another one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from langchain_qwen_imagesearch.protocol import MAX_HITS_PER_SEARCH
+from langchain_qwen_imagesearch.server.engine.appearance import APPEARANCE_DIM, APPEARANCE_VERSION
+from langchain_qwen_imagesearch.server.engine.catalog import Catalog
+from langchain_qwen_imagesearch.server.engine.hit_rule import DEFAULT_HIT_RULE, HitRule, Match
+from langchain_qwen_imagesearch.server.engine.meaning.encoder import MEANING_DIM, MEANING_MODEL
+from langchain_qwen_imagesearch.server.engine.meaning.space import centred_query
+from langchain_qwen_imagesearch.server.engine.vector_index import Neighbours
+from langchain_qwen_imagesearch.server.store.entry_table import CatalogEntry
+from langchain_qwen_imagesearch.server.store.postgres import (
+    CatalogDatabase,
+    EntriesChanged,
+    VectorLayout,
+)
+
+DATABASE_LAYOUT = VectorLayout(APPEARANCE_VERSION, APPEARANCE_DIM, MEANING_MODEL, MEANING_DIM)
+EF_SEARCH = 2 * MAX_HITS_PER_SEARCH
+"""Candidates each HNSW search keeps: pgvector returns no more, and a search asks for up to
+100 hits plus the edited copies it leaves out of the similar ones; the recall this gives is
+measured by tests/benchmarks/bench_catalog_scale.py."""
+SEARCH_ATTEMPTS = 3
+"""Tries of a search whose hits were deleted under it before it is given up."""
+
+
+class DatabaseEntries:
+    """An ``EntrySource`` over the database: rows are entry keys."""
+
+    def __init__(self, database: CatalogDatabase) -> None:
+        self._database = database
+
+    def __len__(self) -> int:
+        return self._database.count()
+
+    def __iter__(self) -> Iterator[CatalogEntry]:
+        return self._database.all_entries()
+
+    def entry(self, row: int) -> CatalogEntry:
+        return self._database.entry(row)
+
+    def entries_of(self, rows: NDArray[np.intp]) -> list[CatalogEntry]:
+        return self._database.entries_of(np.asarray(rows, np.int64))
+
+    def row_of(self, entry_id: str) -> int | None:
+        return self._database.key_of(entry_id)
+
+
+class DatabaseNeighbours:
+    """A ``NeighbourSearch`` over one descriptor column, by its HNSW index."""
+
+    def __init__(self, database: CatalogDatabase, column: str) -> None:
+        self._database = database
+        self._column = column
+
+    def __len__(self) -> int:
+        return self._database.count()
+
+    def search(self, queries: ArrayLike, k: int, min_score: float = -1.0) -> Neighbours:
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        keys, scores = self._database.nearest(self._column, _matrix(queries), k, min_score)
+        return Neighbours(rows=keys.astype(np.intp), scores=scores)
+
+    def scores_of(self, queries: ArrayLike, rows: NDArray[np.intp]) -> NDArray[np.float32]:
+        return self._database.scores(self._column, _matrix(queries), np.asarray(rows, np.int64))
+
+
+class DatabaseCatalog(Catalog):
+    """A catalog in PostgreSQL: :meth:`Catalog.open` gives one for a ``postgresql://`` URL."""
+
+    _database: CatalogDatabase
+    _centre: tuple[int, NDArray[np.float32]]
+
+    @classmethod
+    def connect(cls, url: str, *, hit_rule: HitRule = DEFAULT_HIT_RULE) -> DatabaseCatalog:
+        """The catalog in the database at ``url``; raises ``CatalogError``, saying what to
+        do, if it is unreachable or holds none."""
+        database = CatalogDatabase.open(url, DATABASE_LAYOUT, ef_search=EF_SEARCH)
+        catalog = cls.__new__(cls)
+        catalog._database = database
+        catalog._centre = _centre(database)
+        catalog._assemble(
+            DatabaseEntries(database),
+            DatabaseNeighbours(database, "appearance"),
+            DatabaseNeighbours(database, "meaning"),
+            catalog._centre[1],
+            hit_rule,
+        )
+        return catalog
+
+    def meaning_query(self, features: ArrayLike) -> NDArray[np.float32]:
+        # An index run may have centred the catalog anew since the last search.
+        if self._database.centre_version() != self._centre[0]:
+            self._centre = _centre(self._database)
+        return centred_query(self._centre[1], np.asarray(features, np.float32))
+
+    def search_vectors(
+        self,
+        appearance: ArrayLike,
+        meaning: ArrayLike | None = None,
+        limit: int = MAX_HITS_PER_SEARCH,
+    ) -> list[Match]:
+        for _ in range(SEARCH_ATTEMPTS - 1):
+            try:
+                return super().search_vectors(appearance, meaning, limit)
+            except EntriesChanged:
+                pass  # an index run deleted a hit meanwhile: search the catalog as it is now
+        return super().search_vectors(appearance, meaning, limit)
+
+    def get(self, entry_id: str) -> CatalogEntry | None:
+        # One query: the entry cannot go between finding its key and reading it.
+        return self._database.entry_with_id(entry_id)
+
+
+def _centre(database: CatalogDatabase) -> tuple[int, NDArray[np.float32]]:
+    version, centre = database.centre()
+    return version, centre if centre is not None else np.zeros(MEANING_DIM, np.float32)
+
+
+def _matrix(queries: ArrayLike) -> NDArray[np.float32]:
+    return np.atleast_2d(np.asarray(queries, np.float32))
