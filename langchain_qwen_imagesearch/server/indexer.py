@@ -2,19 +2,21 @@
 
 Files whose size and modification time are unchanged since the last run keep their
 descriptors; so do files whose content (SHA-256) was indexed before. The previous catalog is
-read once, through the store's reader, and the new one written through its writer.
+read once, through the store's reader, and the new one written through its writer: a
+catalog folder's (``catalog_files``), or a PostgreSQL database's (``store/postgres.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import re
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,15 +37,28 @@ from langchain_qwen_imagesearch.server.engine.meaning.encoder import (
     MEANING_MODEL,
     shared_encoder,
 )
-from langchain_qwen_imagesearch.server.next_generation import Additions, write_next_generation
+from langchain_qwen_imagesearch.server.engine.meaning.space import centred_on, rebuilt_features
+from langchain_qwen_imagesearch.server.engine.postgres_search import DATABASE_LAYOUT
+from langchain_qwen_imagesearch.server.next_generation import (
+    RECENTRE_FACTOR,
+    Additions,
+    write_next_generation,
+)
 from langchain_qwen_imagesearch.server.store.catalog_files import (
     CatalogError,
     StoredCatalog,
+    StoredMeaning,
     catalog_lock,
     read_catalog,
 )
 from langchain_qwen_imagesearch.server.store.entry_table import CatalogEntry
 from langchain_qwen_imagesearch.server.store.manifest import manifest_path, read_manifest
+from langchain_qwen_imagesearch.server.store.postgres import (
+    CatalogWrite,
+    CatalogWriter,
+    StoredRows,
+    is_database_url,
+)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 INDEXING_THREADS = min(8, os.cpu_count() or 1)
@@ -106,15 +121,24 @@ def build_catalog(
     file name. Unreadable files are skipped and reported; files with the same content are
     all kept, and reported. One run at a time writes a catalog: another waits for it (and
     ``on_wait`` is called first). Progress shows on a terminal only.
+
+    ``catalog_dir`` may be a ``postgresql://`` URL (the ``postgres`` extra): the catalog is
+    then kept in that database, its tables made by the first run. Runs of different folders
+    then describe their images at the same time, and only their writes wait for each other;
+    runs of one folder wait for each other.
     """
     started = time.perf_counter()
     source_dir = Path(source).expanduser().resolve()
     if not source_dir.is_dir():
         raise CatalogError(f"{source} is not a folder: give the folder of images to index")
+    descriptions = read_manifest(manifest_path(source_dir, manifest))
+    if is_database_url(catalog_dir):
+        report = _index_into_database(str(catalog_dir), source_dir, descriptions, progress, on_wait)
+        report.seconds = time.perf_counter() - started
+        return report
     folder = Path(catalog_dir).expanduser().resolve()
     if folder.exists() and not folder.is_dir():
         raise CatalogError(f"{catalog_dir} is a file, not a catalog folder: give a folder")
-    descriptions = read_manifest(manifest_path(source_dir, manifest))
     with catalog_lock(folder, on_wait):
         return _index_into(folder, source_dir, descriptions, progress, started)
 
@@ -150,6 +174,118 @@ def _index_into(
     )
     run.report.seconds = time.perf_counter() - started
     return run.report
+
+
+def _index_into_database(
+    url: str,
+    source_dir: Path,
+    descriptions: dict[str, dict[str, str]],
+    progress: bool,
+    on_wait: Callable[[], None] | None,
+) -> IndexReport:
+    folder = str(source_dir)
+    with CatalogWriter.open(url, DATABASE_LAYOUT) as writer, writer.folder_lock(folder, on_wait):
+        stored = writer.rows_below(folder)
+        features = rebuilt_features(stored.meaning)
+        earlier = {
+            _path_of(described): described
+            for described in (
+                Described(entry, stored.appearance[row], features[row], int(stored.keys[row]))
+                for row, entry in enumerate(stored.entries)
+            )
+        }
+        # Keys of new entries come from the database when they are written.
+        run = describe_folder(source_dir, earlier, descriptions, progress=progress, next_key=0)
+        with writer.write() as write:
+            deleted = write.delete_below(folder, [d.entry.id for d in run.described])
+            run.report.total = _write_described(write, run.described, earlier, deleted)
+    return run.report
+
+
+def write_descriptors_to_database(
+    url: str,
+    entries: Sequence[CatalogEntry],
+    appearance: NDArray[np.floating],
+    meaning: NDArray[np.floating],
+) -> None:
+    """Entries with ready descriptors (``meaning`` as the encoder gives it) into the catalog
+    database at ``url``, as an index run writes them: for benchmarks and tools that describe
+    images elsewhere. Stored entries of the same ids are replaced, others kept."""
+    described = [
+        Described(entry, np.asarray(appearance[row]), np.asarray(meaning[row], np.float32))
+        for row, entry in enumerate(entries)
+    ]
+    with CatalogWriter.open(url, DATABASE_LAYOUT) as writer, writer.write() as write:
+        _write_described(write, described, {}, deleted=0)
+
+
+def _write_described(
+    write: CatalogWrite, described: list[Described], earlier: dict[Path, Described], deleted: int
+) -> int:
+    """Store ``described`` (``earlier``: what the run started from; ``deleted``: entries this
+    write already removed); the number of entries the catalog then holds. The meaning
+    centre is taken as in a catalog folder (``next_generation``): at the first write, then
+    when the catalog has doubled or halved since, every row then rewritten."""
+    keys, stored = write.keys_for([d.entry.id for d in described])
+    count = write.count - deleted + int(np.count_nonzero(~stored))
+    # Entries stored as they are stay untouched: rewriting a row costs an HNSW insertion.
+    changed = [
+        row for row, d in enumerate(described) if not _stored_as_is(d, bool(stored[row]), earlier)
+    ]
+    to_write = [described[row] for row in changed]
+    raw = _meaning_features(to_write)
+    centre, since = write.centre, write.centred_at_count
+    if centre is not None and since / RECENTRE_FACTOR <= count <= since * RECENTRE_FACTOR:
+        write.upsert(_database_rows(to_write, keys[changed], centre, raw))
+        write.finish(count, centre, since)
+        return count
+    # Centred on the mean of the catalog as this write leaves it, as a catalog folder is.
+    replaced = [described[row].entry.id for row in changed if stored[row]]
+    centre = _catalog_mean(write.batches(replaced), raw)
+    recentred = (_recentred(batch, centre) for batch in write.batches(replaced))
+    write.replace_all(
+        itertools.chain(recentred, [_database_rows(to_write, keys[changed], centre, raw)])
+    )
+    write.finish(count, centre, count)
+    return count
+
+
+def _stored_as_is(described: Described, stored: bool, earlier: dict[Path, Described]) -> bool:
+    before = earlier.get(described.entry.path) if described.entry.path is not None else None
+    return stored and before is not None and before.entry == described.entry
+
+
+def _database_rows(
+    described: list[Described],
+    keys: NDArray[np.int64],
+    centre: NDArray[np.float32],
+    raw_meaning: NDArray[np.float32],
+) -> StoredRows:
+    units, norms = centred_on(centre, raw_meaning)
+    return StoredRows(
+        [d.entry for d in described],
+        keys,
+        # float16, as a catalog folder keeps it: both give the same scores.
+        _matrix([d.appearance for d in described], APPEARANCE_DIM).astype(np.float16),
+        StoredMeaning(MEANING_MODEL, centre, units, norms),
+    )
+
+
+def _catalog_mean(
+    batches: Iterable[StoredRows], raw_meaning: NDArray[np.float32]
+) -> NDArray[np.float32]:
+    """The mean meaning features of the stored ``batches`` and of ``raw_meaning``."""
+    total = raw_meaning.sum(axis=0, dtype=np.float64)
+    count = len(raw_meaning)
+    for batch in batches:
+        total += rebuilt_features(batch.meaning).sum(axis=0, dtype=np.float64)
+        count += len(batch.keys)
+    return np.asarray(total / max(count, 1), np.float32)
+
+
+def _recentred(batch: StoredRows, centre: NDArray[np.float32]) -> StoredRows:
+    units, norms = centred_on(centre, rebuilt_features(batch.meaning))
+    return replace(batch, meaning=StoredMeaning(MEANING_MODEL, centre, units, norms))
 
 
 @dataclass
