@@ -53,12 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = commands.add_parser("index", help="index a folder of images into a catalog")
     index.add_argument("source", type=Path, help="folder of images (searched recursively)")
-    index.add_argument("--catalog", type=Path, required=True, help="catalog folder to write")
+    index.add_argument(
+        "--catalog", required=True, help="catalog folder to write, or a postgresql:// URL"
+    )
     index.add_argument("--manifest", type=Path, help="JSON {relative path: {title, url}}")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
 
     serve = commands.add_parser("serve", help="serve a catalog over the Responses API")
-    serve.add_argument("--catalog", type=Path, help="catalog folder (default: the demo photos)")
+    serve.add_argument(
+        "--catalog", help="catalog folder or postgresql:// URL (default: the demo photos)"
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--api-key", help="require this Bearer key (needed off loopback)")
@@ -93,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--region", help="DashScope region, e.g. cn-beijing, ap-southeast-1")
     search.add_argument("--base-url", help="Responses API base URL (overrides --region)")
     search.add_argument("--local", action="store_true", help="use the embedded offline server")
-    search.add_argument("--catalog", type=Path, help="with --local: catalog folder")
+    search.add_argument("--catalog", help="with --local: catalog folder or postgresql:// URL")
 
     demo = commands.add_parser("demo", help="offline demo: find an edited photo's original")
     _add_llm_options(demo)
@@ -141,12 +145,14 @@ def _answer_writer(args: argparse.Namespace) -> AnswerWriter | None:
 def run_index(args: argparse.Namespace) -> int:
     _require_server_extra()
     from langchain_qwen_imagesearch.server import CatalogError, build_catalog
+    from langchain_qwen_imagesearch.server.store.postgres import printable_location
 
     if not args.source.is_dir():
         raise UsageError(f"{args.source} is not a folder of images")
+    catalog = printable_location(args.catalog)
 
     def waiting() -> None:
-        print(f"Another index run is writing {args.catalog}: waiting for it...", file=sys.stderr)
+        print(f"Another index run is writing {catalog}: waiting for it...", file=sys.stderr)
 
     try:
         report = build_catalog(
@@ -160,11 +166,11 @@ def run_index(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     except OSError as error:
         raise UsageError(
-            f"cannot write the catalog {args.catalog}: {error.strerror or error} (give a "
+            f"cannot write the catalog {catalog}: {error.strerror or error} (give a "
             "folder you may write, or a new one)"
         ) from None
     print(
-        f"Indexed {report.total} images into {args.catalog} in {report.seconds:.1f} s: "
+        f"Indexed {report.total} images into {catalog} in {report.seconds:.1f} s: "
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.upgraded} given meaning descriptors, {report.removed} removed, "
         f"{len(report.skipped)} skipped."
@@ -185,7 +191,7 @@ def _require_server_extra() -> None:
         raise UsageError(f"{SERVER_EXTRA_HINT} ({error})") from None
 
 
-def _open_catalog(directory: Path | None) -> Catalog:
+def _open_catalog(directory: str | None) -> Catalog:
     _require_server_extra()
     from langchain_qwen_imagesearch.server import Catalog, CatalogError, open_demo_catalog
 
@@ -234,7 +240,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _local_client(
-    catalog_dir: Path | None, writer: AnswerWriter | None = None
+    catalog_dir: str | None, writer: AnswerWriter | None = None
 ) -> Iterator[ImageSearchClient]:
     catalog = _open_catalog(catalog_dir)
     from langchain_qwen_imagesearch.server import EmbeddedServer
