@@ -629,8 +629,6 @@ def _matrix(vectors: list[Any], dim: int) -> NDArray[np.float32]:
 
 def _copy(connection: Connection[TupleRow], table: str, batches: Iterable[StoredRows]) -> None:
     for batch in batches:
-        appearance = np.asarray(batch.appearance, np.float32)
-        units = np.asarray(batch.meaning.units, np.float32)
         statement = f"COPY {table} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
         with connection.cursor() as cursor, cursor.copy(statement) as copy:
             copy.set_types(_COPY_TYPES)
@@ -645,8 +643,8 @@ def _copy(connection: Connection[TupleRow], table: str, batches: Iterable[Stored
                         entry.sha256,
                         entry.size,
                         entry.mtime_ns,
-                        appearance[row],
-                        units[row],
+                        batch.appearance[row],
+                        batch.meaning.units[row],
                         float(batch.meaning.norms[row]),
                     )
                 )
