@@ -261,3 +261,24 @@ def test_an_unreachable_database_exits_2_with_one_line(
 def test_a_database_without_a_catalog_says_how_to_build_one(database: str) -> None:
     with pytest.raises(CatalogError, match="qwen-imagesearch index SRC --catalog"):
         Catalog.open(database)
+
+
+def test_a_database_where_pgvector_cannot_be_added_says_so(
+    database: str, postgres_url: str, tmp_path: Path
+) -> None:
+    # Its owner is no superuser, and pgvector is no trusted extension: as on many hosts.
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        try:
+            admin.execute("DROP ROLE IF EXISTS imagesearch_owner")
+            admin.execute("CREATE ROLE imagesearch_owner LOGIN")
+        except psycopg.errors.InsufficientPrivilege:
+            pytest.skip("PG_DSN's user may not create roles")
+        name = urlsplit(database).path.strip("/")
+        admin.execute(f'ALTER DATABASE "{name}" OWNER TO imagesearch_owner')
+    parts = urlsplit(database)
+    host = parts.netloc.rpartition("@")[2]
+    as_owner = parts._replace(netloc=f"imagesearch_owner@{host}").geturl()
+    photos = copy_photos(tmp_path / "photos", DEMO_PHOTOS[:1])
+
+    with pytest.raises(CatalogError, match="no pgvector extension, and it cannot be added"):
+        build_catalog(photos, as_owner)
