@@ -141,8 +141,8 @@ def write_next_generation(
 def write_descriptors(
     folder: Path,
     entries: Sequence[CatalogEntry],
-    appearance: NDArray[np.float32],
-    meaning: NDArray[np.float32],
+    appearance: NDArray[np.floating],
+    meaning: NDArray[np.floating],
     *,
     sources: Sequence[str] = (),
 ) -> None:
