@@ -42,6 +42,11 @@ class Wire:
         headers = {"content-type": "text/event-stream", "x-request-id": request_id}
         self._answers.append(httpx2.Response(200, content=sse(events), headers=headers))
 
+    def answer_sse_bytes(self, body: bytes, request_id: str = "req-1") -> None:
+        """A stream of exactly these bytes, for framing that ``sse`` does not write."""
+        headers = {"content-type": "text/event-stream", "x-request-id": request_id}
+        self._answers.append(httpx2.Response(200, content=body, headers=headers))
+
     def handle(self, request: httpx2.Request) -> httpx2.Response:
         self.bodies.append(json.loads(request.content))
         if not self._answers:
