@@ -34,7 +34,11 @@ from langchain_qwen_imagesearch.server.engine.meaning.encoder import (
     shared_encoder,
 )
 from langchain_qwen_imagesearch.server.engine.meaning.space import centred_query
-from langchain_qwen_imagesearch.server.engine.vector_index import NeighbourSearch, VectorIndex
+from langchain_qwen_imagesearch.server.engine.vector_index import (
+    Neighbours,
+    NeighbourSearch,
+    VectorIndex,
+)
 from langchain_qwen_imagesearch.server.store.catalog_files import (
     StoredCatalog,
     StoredMeaning,
@@ -205,17 +209,26 @@ class Catalog:
             best = self._appearance.search(appearance, limit, min_score=rule.min_score)
             hits = rule.select(best.scores)
             return self._matches(best.rows[:hits], best.scores[:hits], rule.near_duplicate_score)
-        looks = self._appearance.search(appearance, limit, min_score=rule.near_duplicate_score)
+        looks, similar = self._candidates(self._meaning, appearance, meaning, limit)
         # An edited copy looks like the query and shows the same thing: both must agree.
         same = self._meaning.scores_of(meaning, looks.rows) >= rule.same_picture_meaning
         copies, copy_scores = looks.rows[same], looks.scores[same]
-        similar = self._meaning.search(meaning, limit + len(copies), rule.similar_score)
         others = ~np.isin(similar.rows, copies)
         matches = self._matches(copies, copy_scores, near_duplicate_from=-1.0)
         matches += self._matches(
             similar.rows[others], similar.scores[others], near_duplicate_from=np.inf
         )
         return matches[:limit]
+
+    def _candidates(
+        self, meaning_index: NeighbourSearch, appearance: ArrayLike, meaning: ArrayLike, limit: int
+    ) -> tuple[Neighbours, Neighbours]:
+        """The entries that may be edited copies (by appearance), and enough entries by
+        meaning to fill ``limit`` once those copies are taken out of them."""
+        rule = self.hit_rule
+        looks = self._appearance.search(appearance, limit, min_score=rule.near_duplicate_score)
+        similar = meaning_index.search(meaning, limit + len(looks.rows), rule.similar_score)
+        return looks, similar
 
     def _matches(
         self, rows: NDArray[np.intp], scores: NDArray[np.float32], near_duplicate_from: float

@@ -2,8 +2,8 @@
 and index runs write while it is searched: what they write is found at once.
 
 The descriptors stay in the database. A search asks pgvector's HNSW indexes for each
-descriptor's neighbours (their scores are exact inner products), then reads the entries of
-its hits, all in one query: four statements at most. Each runs alone, so an entry can be
+descriptor's neighbours, both at once on two connections (their scores are exact inner
+products), then reads the entries of its hits in one query: four statements at most. Each runs alone, so an entry can be
 deleted between two of them; the search is then run again. The meaning centre is read anew
 when an index run has taken another one.
 """
@@ -11,6 +11,7 @@ when an index run has taken another one.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -21,9 +22,10 @@ from langchain_qwen_imagesearch.server.engine.catalog import Catalog
 from langchain_qwen_imagesearch.server.engine.hit_rule import DEFAULT_HIT_RULE, HitRule, Match
 from langchain_qwen_imagesearch.server.engine.meaning.encoder import MEANING_DIM, MEANING_MODEL
 from langchain_qwen_imagesearch.server.engine.meaning.space import centred_query
-from langchain_qwen_imagesearch.server.engine.vector_index import Neighbours
+from langchain_qwen_imagesearch.server.engine.vector_index import Neighbours, NeighbourSearch
 from langchain_qwen_imagesearch.server.store.entry_table import CatalogEntry
 from langchain_qwen_imagesearch.server.store.postgres import (
+    POOL_SIZE,
     CatalogDatabase,
     EntriesChanged,
     VectorLayout,
@@ -85,6 +87,7 @@ class DatabaseCatalog(Catalog):
 
     _database: CatalogDatabase
     _centre: tuple[int, NDArray[np.float32]]
+    _side_searches: ThreadPoolExecutor
 
     @classmethod
     def connect(cls, url: str, *, hit_rule: HitRule = DEFAULT_HIT_RULE) -> DatabaseCatalog:
@@ -94,6 +97,7 @@ class DatabaseCatalog(Catalog):
         catalog = cls.__new__(cls)
         catalog._database = database
         catalog._centre = _centre(database)
+        catalog._side_searches = ThreadPoolExecutor(POOL_SIZE, "catalog-database")
         catalog._assemble(
             DatabaseEntries(database),
             DatabaseNeighbours(database, "appearance"),
@@ -121,6 +125,18 @@ class DatabaseCatalog(Catalog):
             except EntriesChanged:
                 pass  # an index run deleted a hit meanwhile: search the catalog as it is now
         return super().search_vectors(appearance, meaning, limit)
+
+    def _candidates(
+        self, meaning_index: NeighbourSearch, appearance: ArrayLike, meaning: ArrayLike, limit: int
+    ) -> tuple[Neighbours, Neighbours]:
+        # Both index searches at once, on two pooled connections: the database has cores to
+        # spare for one search. Twice ``limit`` by meaning covers any number of copies.
+        rule = self.hit_rule
+        similar = self._side_searches.submit(
+            meaning_index.search, meaning, 2 * limit, rule.similar_score
+        )
+        looks = self._appearance.search(appearance, limit, min_score=rule.near_duplicate_score)
+        return looks, similar.result()
 
     def get(self, entry_id: str) -> CatalogEntry | None:
         # One query: the entry cannot go between finding its key and reading it.
