@@ -59,6 +59,7 @@ CLUSTER_SIZE = 50
 CHUNK = 65_536
 TOP = 10
 SEED = 7
+SHARED_BUFFERS = "2GB"
 
 
 def synthetic_rows(
@@ -277,11 +278,23 @@ def build(location: str | Path, catalog_dir: Path, entries: int, query_count: in
 
 @contextlib.contextmanager
 def pgserver_url(pgdata: Path) -> Iterator[str]:
-    """A PostgreSQL server with pgvector, its data in ``pgdata``, while inside: its URL."""
+    """A PostgreSQL server with pgvector, its data in ``pgdata``, while inside: its URL.
+
+    Its ``shared_buffers`` are set to hold the HNSW indexes, as one sizes a database server
+    for them (PostgreSQL's default of 128 MB holds a sixth of a 100,000-entry index)."""
     import pgserver
+    import psycopg
 
     pgdata.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    with psycopg.connect(server.get_uri(), autocommit=True) as connection:
+        shown = connection.execute("SHOW shared_buffers").fetchone()
+        sized = shown is not None and shown[0] == SHARED_BUFFERS
+        if not sized:
+            connection.execute(f"ALTER SYSTEM SET shared_buffers = '{SHARED_BUFFERS}'")
+    if not sized:  # the setting takes effect at the next start
+        server.cleanup()
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield server.get_uri()
     finally:
