@@ -32,7 +32,7 @@ from langchain_qwen_imagesearch.server import Catalog, build_catalog, demo_catal
 DEMO_PHOTOS = sorted(demo_catalog_dir().glob("*.jpg"))
 FOLDER_A_SIZE = 8
 FOLDER_B_SIZE = 40
-KILL_ATTEMPTS = 6
+KILL_ATTEMPTS = 4
 WRITE_KILLS = 2
 KILL_SEED = 20240601
 WAITING_LINE = "waiting for it"
