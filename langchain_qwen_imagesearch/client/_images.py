@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeAlias
+from typing import Any, BinaryIO, TypeAlias
 from urllib.parse import urlsplit
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -210,26 +210,107 @@ def _prepare_path(path: Path, source: _Source) -> PreparedImage:
         size = path.stat().st_size
         if size <= MAX_IMAGE_BYTES:
             return _prepare_bytes(path.read_bytes(), source)
-        # Too large to send as it is: never read whole; Pillow reads what a conversion needs.
         with path.open("rb") as file:
-            head = file.read(16)
-            file.seek(0)
-            with _opened(lambda: Image.open(file), head, source) as image:
-                _check_geometry(image.size, source)
-                reason = f"the file is {_megabytes(size)}, over the {_LIMIT_TEXT} limit"
-                return _convert(image, reason, source)
+            return _prepare_large_file(file, size, source)
     except OSError as error:
         raise source.error(f"cannot read the file: {error.strerror}", limit="readable") from None
 
 
-def _prepare_file(file: object, source: _Source) -> PreparedImage:
-    data = file.read()  # type: ignore[attr-defined]
-    if not isinstance(data, (bytes, bytearray)):
+def _prepare_file(file: BinaryIO, source: _Source) -> PreparedImage:
+    """An open file, sized before it is read: one over the limit is never read whole (as
+    a path), and one that cannot tell its size is read only up to the limit."""
+    try:
+        if not isinstance(file.read(0), (bytes, bytearray)):
+            raise source.error(
+                "the file is open in text mode; open it in binary mode (open(path, 'rb'))",
+                limit="binary file",
+            )
+        size = _bytes_left(file)
+        if size is not None and size > MAX_IMAGE_BYTES:
+            start = file.tell()
+            # Pillow reads a file from its beginning: a file read partly is seen from here on.
+            rest = file if start == 0 else io.BufferedReader(_FileFrom(file, start))
+            return _prepare_large_file(rest, size, source)
+        data = _read_at_most(file, MAX_IMAGE_BYTES + 1, source)
+    except OSError as error:
+        raise source.error(f"cannot read the file: {error.strerror}", limit="readable") from None
+    if len(data) > MAX_IMAGE_BYTES:
         raise source.error(
-            "the file is open in text mode; open it in binary mode (open(path, 'rb'))",
-            limit="binary file",
+            f"the file is over the {_LIMIT_TEXT} limit and cannot be converted, as it cannot "
+            "seek (a pipe or a stream); pass its path, or a seekable file",
+            limit=f"data URL <= {_LIMIT_TEXT}",
         )
-    return _prepare_bytes(bytes(data), source)
+    return _prepare_bytes(data, source)
+
+
+def _prepare_large_file(file: BinaryIO, size: int, source: _Source) -> PreparedImage:
+    """A file of ``size`` bytes, too large to send as it is: never read whole; Pillow reads
+    what a conversion needs."""
+    head = file.read(16)
+    file.seek(0)
+    with _opened(lambda: Image.open(file), head, source) as image:
+        _check_geometry(image.size, source)
+        reason = f"the file is {_megabytes(size)}, over the {_LIMIT_TEXT} limit"
+        return _convert(image, reason, source)
+
+
+def _bytes_left(file: BinaryIO) -> int | None:
+    """The bytes from where ``file`` stands to its end, when it can seek; else ``None``."""
+    try:
+        if not file.seekable():
+            return None
+        start = file.tell()
+        file.seek(0, os.SEEK_END)
+        end = file.tell()
+        file.seek(start)
+    except (AttributeError, OSError, ValueError):
+        return None
+    return end - start
+
+
+def _read_at_most(file: BinaryIO, limit: int, source: _Source) -> bytes:
+    """Up to ``limit`` bytes of ``file`` (a raw file may return fewer than asked at once)."""
+    chunks: list[bytes] = []
+    received = 0
+    while received < limit:
+        chunk = file.read(limit - received)
+        if not isinstance(chunk, (bytes, bytearray)):
+            raise source.error("the file gave no bytes when read", limit="binary file")
+        if not chunk:
+            break
+        chunks.append(bytes(chunk))
+        received += len(chunk)
+    return b"".join(chunks)
+
+
+class _FileFrom(io.RawIOBase):
+    """The part of a seekable ``file`` from ``start`` on, as a file of its own."""
+
+    def __init__(self, file: BinaryIO, start: int) -> None:
+        super().__init__()
+        self._file = file
+        self._start = start
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._file.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            self._file.seek(self._start + max(offset, 0))
+        else:
+            self._file.seek(offset, whence)
+        return self.tell()
+
+    def tell(self) -> int:
+        return max(self._file.tell() - self._start, 0)
 
 
 def _prepare_bytes(data: bytes, source: _Source, *, as_given: str | None = None) -> PreparedImage:

@@ -4,13 +4,17 @@ handled (an animated GIF searches its first frame); none crashes, hangs or is se
 
 from __future__ import annotations
 
+import functools
 import io
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from langchain_qwen_imagesearch import ImageInputError, ImageSearchClient
+from langchain_qwen_imagesearch.protocol import MAX_IMAGE_BYTES
 from langchain_qwen_imagesearch.server.testing import TestingServer
 from tests.reliability.test_bombs_and_limits import png_of_zeros
 from tests.reliability.wire import data_url, post_images
@@ -65,6 +69,77 @@ def test_the_client_refuses_bad_files_before_sending(
         with pytest.raises(ImageInputError, match=problem):
             client.search(given)
     assert embedded_server.request_count == before
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def peak_growth_mb(action: Callable[[], Any]) -> float:
+    """How far this process's peak RSS rose above its RSS while ``action`` ran."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again here
+    except OSError:
+        pytest.skip("this kernel cannot reset the peak RSS (/proc/self/clear_refs)")
+    before = _status_kb("VmRSS")
+    action()
+    return (_status_kb("VmHWM") - before) / 1024
+
+
+def test_a_sparse_1_gb_file_is_refused_without_being_read(
+    client: ImageSearchClient, embedded_server: TestingServer, tmp_path: Path
+) -> None:
+    """As a path or as an open file: sized first, never read whole into memory."""
+    path = tmp_path / "huge.jpg"
+    with path.open("wb") as file:
+        file.truncate(1 << 30)
+    before = embedded_server.request_count
+    messages: list[str] = []
+
+    def refused(image: Any) -> None:
+        with pytest.raises(ImageInputError, match="not a readable image") as raised:
+            client.search(image)
+        messages.append(str(raised.value))
+
+    with path.open("rb") as opened:
+        for given in (path, str(path), opened):
+            growth = peak_growth_mb(functools.partial(refused, given))
+            assert growth < 100, f"{given!r}: peak RSS grew {growth:.0f} MB"
+    assert len(set(messages)) == 1  # the open file is named, and refused, as its path
+    assert embedded_server.request_count == before
+
+
+class _Stream(io.RawIOBase):
+    """A stream of ``size`` zero bytes that cannot seek, counting what was read of it."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.left = size
+        self.read_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self.left)
+        buffer[:count] = b"\0" * count
+        self.left -= count
+        self.read_bytes += count
+        return count
+
+
+def test_a_stream_over_the_limit_is_refused_after_reading_the_limit(
+    client: ImageSearchClient,
+) -> None:
+    """A pipe cannot be converted without reading it whole: it is refused at the limit."""
+    stream = _Stream(64 * 1024 * 1024)
+
+    with pytest.raises(ImageInputError, match="cannot seek"):
+        client.search(io.BufferedReader(stream))
+    assert stream.read_bytes <= MAX_IMAGE_BYTES + 1 + io.DEFAULT_BUFFER_SIZE
 
 
 @pytest.mark.parametrize(
