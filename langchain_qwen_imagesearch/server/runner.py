@@ -18,6 +18,7 @@ from typing_extensions import Self
 from langchain_qwen_imagesearch.server.answers import AnswerWriter
 from langchain_qwen_imagesearch.server.demo import open_demo_catalog
 from langchain_qwen_imagesearch.server.engine.catalog import Catalog
+from langchain_qwen_imagesearch.server.engine.vector_index import one_blas_thread_per_search
 from langchain_qwen_imagesearch.server.http.app import API_PREFIXES, create_app
 from langchain_qwen_imagesearch.server.http.signed_urls import DEFAULT_TTL_SECONDS
 from langchain_qwen_imagesearch.server.inputs.addresses import AddressPolicy
@@ -159,6 +160,7 @@ def serve(
     requests are logged only with ``access_log``."""
     check_bind_address(sock.getsockname()[0] if sock else host, api_key)
     sock = sock or bound_socket(host, port)
+    one_blas_thread_per_search()
     app = create_app(
         catalog,
         api_key=api_key,

@@ -3,9 +3,9 @@ and index runs write while it is searched: what they write is found at once.
 
 The descriptors stay in the database. A search asks pgvector's HNSW indexes for each
 descriptor's neighbours, both at once on two connections (their scores are exact inner
-products), then reads the entries of its hits in one query: four statements at most. Each runs alone, so an entry can be
-deleted between two of them; the search is then run again. The meaning centre is read anew
-when an index run has taken another one.
+products), then reads the entries of its hits in one query: four statements at most. Each
+runs alone, so an entry can be deleted between two of them; the search is then run again.
+The meaning centre is read anew when an index run has taken another one.
 """
 
 from __future__ import annotations

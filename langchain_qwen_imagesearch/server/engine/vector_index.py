@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import threadpool_limits
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,14 @@ class VectorIndex:
 
     def scores_of(self, queries: ArrayLike, rows: NDArray[np.intp]) -> NDArray[np.float32]:
         return row_scores(self._vectors, queries, rows)
+
+
+def one_blas_thread_per_search() -> None:
+    """Limit this process's BLAS to one thread, for good: a server runs searches side by
+    side, one per request, and BLAS threads inside each would fight them for the same cores
+    (tests/benchmarks/bench_catalog_scale.py measures the p99 it costs). Only for processes
+    that are servers: a library user's own NumPy is left alone."""
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def row_scores(
