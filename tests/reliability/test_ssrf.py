@@ -14,7 +14,9 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
 from langchain_qwen_imagesearch.server import AddressPolicy, Catalog
@@ -162,7 +164,31 @@ def test_every_spelling_of_this_machine_is_refused_unfetched(
     assert fetched == []
 
 
-def test_refused_closed_and_unreachable_look_alike(guarded: TestingServer) -> None:
+UNKNOWN_HOST = "no-such-host.invalid"
+
+
+@pytest.fixture
+def resolved_names(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names the server resolves; ``UNKNOWN_HOST`` fails as a name no resolver knows,
+    without asking one (tests send no traffic off this machine, DNS queries included)."""
+    names: list[str] = []
+    resolve = anyio.getaddrinfo
+
+    async def getaddrinfo(host: Any, port: Any, **options: Any) -> Any:
+        names.append(host)
+        if host == UNKNOWN_HOST:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        ipaddress.ip_address(host)  # any other name would be looked up by DNS: not here
+        return await resolve(host, port, **options)
+
+    # What the fetcher resolves with (fetch.CheckedBackend), looked up at each connection.
+    monkeypatch.setattr(anyio, "getaddrinfo", getaddrinfo)
+    return names
+
+
+def test_refused_closed_and_unreachable_look_alike(
+    guarded: TestingServer, resolved_names: list[str]
+) -> None:
     """One answer for all: the error text must not map which ports are open."""
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
@@ -171,12 +197,13 @@ def test_refused_closed_and_unreachable_look_alike(guarded: TestingServer) -> No
         post_images(guarded, url).json()["error"]["message"]
         for url in (
             f"http://127.0.0.1:{closed_port}/a.jpg",
-            "http://no-such-host.invalid/a.jpg",
+            f"http://{UNKNOWN_HOST}/a.jpg",
             "ftp://127.0.0.1/a.jpg",
             "file:///etc/passwd",
         )
     }
     assert len(messages) == 1 and URL_NOT_VALID in messages.pop()
+    assert UNKNOWN_HOST in resolved_names  # the unknown name did fail at resolving
 
 
 def test_redirects_are_followed_a_few_hops_and_each_hop_is_checked(
