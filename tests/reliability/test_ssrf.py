@@ -20,7 +20,8 @@ import anyio
 import pytest
 
 from langchain_qwen_imagesearch.server import AddressPolicy, Catalog
-from langchain_qwen_imagesearch.server.inputs.addresses import refusal
+from langchain_qwen_imagesearch.server.inputs import fetch
+from langchain_qwen_imagesearch.server.inputs.addresses import IPAddress, refusal
 from langchain_qwen_imagesearch.server.inputs.fetch import MAX_REDIRECTS
 from langchain_qwen_imagesearch.server.inputs.load import MAX_INPUT_IMAGES
 from langchain_qwen_imagesearch.server.testing import TestingServer
@@ -81,13 +82,19 @@ def test_a_trusted_lan_allows_private_addresses_but_never_this_machine() -> None
 
 
 class _Images(http.server.SimpleHTTPRequestHandler):
-    """Serves the folder's files; ``/redirect/N/PATH`` redirects N times, then to PATH."""
+    """Serves the folder's files; ``/redirect/N/PATH`` redirects N times, then to PATH;
+    ``/to/HOST:PORT/PATH`` redirects to that other server."""
 
     fetched: list[str]
 
     def do_GET(self) -> None:
         type(self).fetched.append(self.path)
         parts = self.path.split("/")
+        if len(parts) > 3 and parts[1] == "to":
+            self.send_response(302)
+            self.send_header("Location", f"http://{parts[2]}/" + "/".join(parts[3:]))
+            self.end_headers()
+            return
         if len(parts) > 3 and parts[1] == "redirect":
             hops = int(parts[2])
             target = "/" + "/".join(parts[3:])
@@ -101,18 +108,25 @@ class _Images(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def image_server(catalog_photo_module: Path) -> Iterator[tuple[str, list[str]]]:
+def _serve_images(folder: Path, address: str) -> Iterator[tuple[str, list[str]]]:
+    """An image server on ``address`` (a loopback address): its ``host:port`` and the
+    paths it was asked for."""
     fetched: list[str] = []
     handler = type("Handler", (_Images,), {"fetched": fetched})
-    serving = functools.partial(handler, directory=str(catalog_photo_module.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), serving)
+    serving = functools.partial(handler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer((address, 0), serving)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"127.0.0.1:{server.server_address[1]}", fetched
+        yield f"{address}:{server.server_address[1]}", fetched
     finally:
         server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def image_server(catalog_photo_module: Path) -> Iterator[tuple[str, list[str]]]:
+    yield from _serve_images(catalog_photo_module.parent, "127.0.0.1")
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +233,52 @@ def test_redirects_are_followed_a_few_hops_and_each_hop_is_checked(
     assert too_many.status_code == 400
     assert URL_NOT_VALID in too_many.json()["error"]["message"]
     del fetched[:]
+
+
+@pytest.fixture
+def second_loopback(catalog_photo_module: Path) -> Iterator[tuple[str, list[str]]]:
+    """An image server on 127.0.0.2, which is loopback too (no traffic leaves the machine)."""
+    try:
+        yield from _serve_images(catalog_photo_module.parent, "127.0.0.2")
+    except OSError as error:  # a loopback with 127.0.0.1 alone (macOS by default)
+        pytest.skip(f"cannot listen on 127.0.0.2: {error}")
+
+
+def test_a_redirect_to_a_refused_address_is_refused_without_connecting_there(
+    guarded: TestingServer,
+    image_server: tuple[str, list[str]],
+    second_loopback: tuple[str, list[str]],
+    catalog_photo_module: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An allowed server cannot send the fetch on to a refused one: every hop is judged."""
+    host, fetched = image_server
+    refused_host, fetched_there = second_loopback
+    name = catalog_photo_module.name
+    judged: list[str] = []
+
+    def policy(address: IPAddress, _policy: AddressPolicy | None = None) -> str | None:
+        """127.0.0.1 stands for a public address here; 127.0.0.2 for one never to reach."""
+        judged.append(str(address))
+        return None if str(address) == "127.0.0.1" else "loopback"
+
+    monkeypatch.setattr(fetch, "refusal", policy)
+    try:
+        direct = post_images(guarded, f"http://{refused_host}/{name}")
+        allowed = post_images(guarded, f"http://{host}/{name}")
+        del fetched[:]
+
+        redirected = post_images(guarded, f"http://{host}/to/{refused_host}/{name}")
+
+        assert direct.status_code == 400 and allowed.status_code == 200  # the policy as set
+        assert redirected.status_code == 400
+        assert redirected.json()["error"]["message"] == direct.json()["error"]["message"]
+        assert URL_NOT_VALID in redirected.json()["error"]["message"]
+        assert fetched == [f"/to/{refused_host}/{name}"]  # the first hop was fetched
+        assert fetched_there == []  # the second never was
+        assert judged[-1] == "127.0.0.2"
+    finally:
+        del fetched[:]  # the module's image server is shared: leave it as found
 
 
 def test_a_request_cannot_make_the_server_fetch_without_bound(
