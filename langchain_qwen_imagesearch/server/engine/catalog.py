@@ -223,12 +223,11 @@ class Catalog:
     def _candidates(
         self, meaning_index: NeighbourSearch, appearance: ArrayLike, meaning: ArrayLike, limit: int
     ) -> tuple[Neighbours, Neighbours]:
-        """The entries that may be edited copies (by appearance), and enough entries by
-        meaning to fill ``limit`` once those copies are taken out of them."""
+        """The entries that may be edited copies (by appearance), and the ``limit`` best by
+        meaning: enough, since each copy taken out of those is also one hit fewer to fill."""
         rule = self.hit_rule
         looks = self._appearance.search(appearance, limit, min_score=rule.near_duplicate_score)
-        similar = meaning_index.search(meaning, limit + len(looks.rows), rule.similar_score)
-        return looks, similar
+        return looks, meaning_index.search(meaning, limit, rule.similar_score)
 
     def _matches(
         self, rows: NDArray[np.intp], scores: NDArray[np.float32], near_duplicate_from: float

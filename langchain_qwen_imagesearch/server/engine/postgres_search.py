@@ -32,10 +32,9 @@ from langchain_qwen_imagesearch.server.store.postgres import (
 )
 
 DATABASE_LAYOUT = VectorLayout(APPEARANCE_VERSION, APPEARANCE_DIM, MEANING_MODEL, MEANING_DIM)
-EF_SEARCH = 2 * MAX_HITS_PER_SEARCH
-"""Candidates each HNSW search keeps: pgvector returns no more, and a search asks for up to
-100 hits plus the edited copies it leaves out of the similar ones; the recall this gives is
-measured by tests/benchmarks/bench_catalog_scale.py."""
+EF_SEARCH = MAX_HITS_PER_SEARCH
+"""Candidates each HNSW search keeps: pgvector returns no more, and a search asks each index
+for at most 100; the recall this gives is measured by tests/benchmarks/bench_catalog_scale.py."""
 SEARCH_ATTEMPTS = 3
 """Tries of a search whose hits were deleted under it before it is given up."""
 
@@ -130,10 +129,10 @@ class DatabaseCatalog(Catalog):
         self, meaning_index: NeighbourSearch, appearance: ArrayLike, meaning: ArrayLike, limit: int
     ) -> tuple[Neighbours, Neighbours]:
         # Both index searches at once, on two pooled connections: the database has cores to
-        # spare for one search. Twice ``limit`` by meaning covers any number of copies.
+        # spare for one search.
         rule = self.hit_rule
         similar = self._side_searches.submit(
-            meaning_index.search, meaning, 2 * limit, rule.similar_score
+            meaning_index.search, meaning, limit, rule.similar_score
         )
         looks = self._appearance.search(appearance, limit, min_score=rule.near_duplicate_score)
         return looks, similar.result()
