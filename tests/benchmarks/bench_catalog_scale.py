@@ -10,12 +10,13 @@ catalog entries (appearance and meaning both close) and pictures of an entry's c
 (meaning close, appearance unrelated).
 
 - ``load_s``: opening the catalog in a fresh process (``Catalog.open``, or connecting to
-  PostgreSQL), ``rss_mb`` that process's resident memory afterwards (and after the queries);
+  PostgreSQL), ``rss_mb`` that process's resident memory afterwards (and after the queries,
+  with ``mapped_after_queries_mb`` of it pages of the catalog's mapped files);
 - ``p50_ms``, ``p99_ms``: one search at a time (centring the query's meaning, both
   descriptors and the hit rule; the query's descriptors are ready, so the image encoder is
   not timed), on the second pass over the queries; ``first_pass_*`` the first, whose pages
   come from disk; with BLAS on one thread, as ``serve`` runs (``--blas-threads library``:
-  BLAS's own default);
+  BLAS's own default); ``--concurrency N`` runs the second pass N searches at a time;
 - ``recall_at_10``: of the first 10 hits an exact scan of the same catalog returns, the
   share the measured search returns among its first 10.
 
@@ -38,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -132,34 +134,40 @@ def queries(
     return pair.astype(np.float32), means.astype(np.float32)
 
 
-def measure(location: str | Path, query_file: Path) -> dict[str, Any]:
+def measure(location: str | Path, query_file: Path, concurrency: int) -> dict[str, Any]:
     """In this (fresh) process: open, then search each query; the figures and hit ids."""
     started = time.perf_counter()
     catalog = Catalog.open(location)
     load_s = time.perf_counter() - started
     rss_after_load = rss_mb()
     data = np.load(query_file)
-    first_pass, hits = timed_searches(catalog, data)
-    second_pass, _ = timed_searches(catalog, data)
+    first_pass, hits = timed_searches(catalog, data, 1)
+    second_pass, _ = timed_searches(catalog, data, concurrency)
     return {
         "load_s": load_s,
         "rss_mb": rss_after_load,
         "rss_after_queries_mb": rss_mb(),
+        "mapped_after_queries_mb": rss_mb("RssFile"),
         "first_pass_ms": first_pass,
         "durations_ms": second_pass,
         "hits": hits,
     }
 
 
-def timed_searches(catalog: Catalog, data: Any) -> tuple[list[float], list[list[str]]]:
-    """Each query once, one at a time: the milliseconds each took and its first hit ids."""
-    durations, hits = [], []
-    for looks, means in zip(data["appearance"], data["meaning"], strict=True):
+def timed_searches(
+    catalog: Catalog, data: Any, concurrency: int
+) -> tuple[list[float], list[list[str]]]:
+    """Each query once, ``concurrency`` at a time (as a server's request threads run them):
+    the milliseconds each took and its first hit ids."""
+
+    def one(looks: NDArray[np.float32], means: NDArray[np.float32]) -> tuple[float, list[str]]:
         begun = time.perf_counter()
         matches = catalog.search_vectors(looks, catalog.meaning_query(means))
-        durations.append((time.perf_counter() - begun) * 1000)
-        hits.append([m.entry.id for m in matches[:TOP]])
-    return durations, hits
+        return (time.perf_counter() - begun) * 1000, [m.entry.id for m in matches[:TOP]]
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        timed = list(pool.map(one, data["appearance"], data["meaning"]))
+    return [duration for duration, _ in timed], [ids for _, ids in timed]
 
 
 def exact_hits(location: str | Path, entries: int, query_file: Path) -> list[list[str]]:
@@ -184,11 +192,13 @@ def exact_hits(location: str | Path, entries: int, query_file: Path) -> list[lis
     ]
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory (``RssFile``: pages of mapped files, which the system
+    can drop and reread; ``RssAnon``: its own)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def recall(measured: list[list[str]], reference: list[list[str]]) -> float:
@@ -209,12 +219,19 @@ def main() -> None:
         default="serve",
         help="one BLAS thread as `serve` pins it (default), or BLAS's own default",
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="searches at once in the second pass (the first is always one at a time)",
+    )
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         if args.blas_threads == "serve":
             one_blas_thread_per_search()
-        print(json.dumps(measure(args.dsn or args.measure, args.measure / "queries.npz")))
+        queries = args.measure / "queries.npz"
+        print(json.dumps(measure(args.dsn or args.measure, queries, args.concurrency)))
         return
 
     with tempfile.TemporaryDirectory() as workdir, contextlib.ExitStack() as stack:
@@ -232,6 +249,8 @@ def main() -> None:
             str(args.entries),
             "--blas-threads",
             args.blas_threads,
+            "--concurrency",
+            str(args.concurrency),
             "--measure",
             str(catalog_dir),
         ]
@@ -246,11 +265,13 @@ def main() -> None:
             "dim": APPEARANCE_DIM + MEANING_DIM,
             "backend": args.backend,
             "blas_threads": args.blas_threads,
+            "concurrency": args.concurrency,
             "synthetic": True,
             "build_s": round(build_s, 1),
             "load_s": round(measured["load_s"], 3),
             "rss_mb": round(measured["rss_mb"], 1),
             "rss_after_queries_mb": round(measured["rss_after_queries_mb"], 1),
+            "mapped_after_queries_mb": round(measured["mapped_after_queries_mb"], 1),
             "vector_mb": round(args.entries * (APPEARANCE_DIM + MEANING_DIM) * 4 / 1e6, 1),
             "p50_ms": round(float(np.percentile(durations, 50)), 2),
             "p99_ms": round(float(np.percentile(durations, 99)), 2),
