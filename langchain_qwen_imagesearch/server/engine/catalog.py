@@ -53,9 +53,10 @@ from langchain_qwen_imagesearch.server.store.postgres import is_database_url
 
 logger = logging.getLogger(__name__)
 
-APPROXIMATE_FROM = 20_000
+APPROXIMATE_FROM = 10_000
 """Entries from which index runs build approximate indexes: below, an exact scan of both
-descriptors takes under about 6 ms (tests/benchmarks/bench_catalog_scale.py)."""
+descriptors on one thread takes under about 7 ms; above, the approximate search is faster
+(tests/benchmarks/bench_catalog_scale.py)."""
 APPEARANCE_INDEX_FILE = "appearance.usearch"
 MEANING_INDEX_FILE = "meaning.usearch"
 
