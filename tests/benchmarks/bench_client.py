@@ -30,7 +30,7 @@ from PIL import Image
 from serve_process import KEY, server_process
 
 from langchain_qwen_imagesearch import ImageSearchClient, SearchCompleted
-from langchain_qwen_imagesearch.server import demo_catalog_dir, open_demo_catalog
+from langchain_qwen_imagesearch.server import build_catalog, demo_catalog_dir
 
 QUERY = "Find images like this one"
 LATENCY_ROUNDS = 60
@@ -178,8 +178,8 @@ async def bench_concurrency(base_url: str, photo: Path) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         directory = Path(temp)
-        catalog_dir = directory / "cache" / "demo-catalog"
-        open_demo_catalog(directory / "cache")  # indexes the photos the server will serve
+        catalog_dir = directory / "demo-catalog"
+        build_catalog(demo_catalog_dir(), catalog_dir)  # the photos the server will serve
         photo = next(demo_catalog_dir().glob("*coffee*"))
         with server_process(catalog_dir=catalog_dir) as server:
             bench_overhead(server.base_url, photo)

@@ -27,7 +27,7 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from serve_process import KEY, server_process
 
 from langchain_qwen_imagesearch import ImageSearchClient, QwenImageSearch, QwenImageSearchTool
-from langchain_qwen_imagesearch.server import demo_catalog_dir, open_demo_catalog
+from langchain_qwen_imagesearch.server import build_catalog, demo_catalog_dir
 
 QUERY = "Find images like this one"
 ROUNDS = 80
@@ -129,9 +129,8 @@ async def bench_rate_limit(base_url: str, photos: list[Path]) -> dict[str, float
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
-        cache = Path(temp) / "cache"
-        open_demo_catalog(cache)
-        catalog_dir = cache / "demo-catalog"
+        catalog_dir = Path(temp) / "demo-catalog"
+        build_catalog(demo_catalog_dir(), catalog_dir)
         photos = sorted(demo_catalog_dir().glob("*.jpg"))
         photo = next(p for p in photos if "coffee" in p.name)
         with server_process(catalog_dir=catalog_dir) as server:
