@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,22 +142,38 @@ async def run_levels(base_url: str, pid: int, photos: list[Path], seconds: float
     return figures
 
 
-def server_environment(source: Path | None) -> dict[str, str] | None:
-    """The environment that makes ``python -m langchain_qwen_imagesearch.cli`` run the
-    package in ``source`` (a checkout's root folder), or None for this one."""
-    if source is None:
-        return None
-    if not (source / "langchain_qwen_imagesearch").is_dir():
-        raise SystemExit(f"{source} holds no langchain_qwen_imagesearch package")
-    return {**os.environ, "PYTHONPATH": str(source.resolve())}
+@dataclass(frozen=True)
+class ServerSource:
+    """Where ``python -m langchain_qwen_imagesearch.cli`` finds the server's package: run
+    in the checkout's root folder, since ``-m`` puts the working folder first on the path
+    (from the repository's root it would load this checkout whatever PYTHONPATH says)."""
+
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
+
+    @classmethod
+    def of(cls, source: Path | None) -> ServerSource:
+        if source is None:
+            return cls()
+        if not (source / "langchain_qwen_imagesearch").is_dir():
+            raise SystemExit(f"{source} holds no langchain_qwen_imagesearch package")
+        root = source.resolve()
+        return cls({**os.environ, "PYTHONPATH": str(root)}, root)
 
 
-def index(photos: Path, catalog: Path, env: dict[str, str] | None) -> float:
+def index(photos: Path, catalog: Path, source: ServerSource) -> float:
     """Index with the server's own version of the CLI; the seconds it took."""
     started = time.perf_counter()
     command = [sys.executable, "-m", "langchain_qwen_imagesearch.cli", "index", str(photos)]
     command += ["--catalog", str(catalog), "--quiet"]
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
+    subprocess.run(
+        command,
+        env=source.env,
+        cwd=source.cwd,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=600,
+    )
     return time.perf_counter() - started
 
 
@@ -165,13 +182,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.5, help="load time per level")
     parser.add_argument("--server-source", type=Path, help="checkout whose server to load")
     args = parser.parse_args()
-    env = server_environment(args.server_source)
+    source = ServerSource.of(args.server_source)
 
     with tempfile.TemporaryDirectory() as workdir, tempfile.TemporaryFile() as log:
         photos = write_catalog_photos(Path(workdir) / "photos", CATALOG_SIZE)
         catalog = Path(workdir) / "catalog"
-        seconds = index(Path(workdir) / "photos", catalog, env)
-        with server_process(catalog_dir=catalog, log=log, env=env) as server:
+        seconds = index(Path(workdir) / "photos", catalog, source)
+        with server_process(catalog_dir=catalog, log=log, env=source.env, cwd=source.cwd) as server:
             # Counted by the server: every version answers its catalog's size on /health.
             size = httpx.get(server.root_url + "/health", timeout=10).json()["catalog_images"]
             if size != CATALOG_SIZE:

@@ -45,10 +45,11 @@ def server_process(
     log: IO[bytes] | int = subprocess.DEVNULL,
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[RunningServer]:
     """The server (on the demo photos without ``catalog_dir``), stopped on leaving; its
-    output goes to ``log`` (``subprocess.PIPE``: a pipe nobody reads). ``env``: the
-    server's environment (default: this process's)."""
+    output goes to ``log`` (``subprocess.PIPE``: a pipe nobody reads). ``env`` and ``cwd``:
+    the server's environment and folder (default: this process's)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -59,7 +60,7 @@ def server_process(
     if search_delay:
         command += ["--search-delay", str(search_delay)]
     command += extra_args
-    process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+    process = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=cwd)
     root = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
