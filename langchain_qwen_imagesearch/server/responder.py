@@ -71,6 +71,7 @@ class Responder:
         self._catalog = catalog
         self._writer = writer
         self._inputs_loader = inputs
+        self._searches = anyio.CapacityLimiter(catalog.searches_at_once)
 
     async def stream(
         self, request: ResponsesRequest, hit_url: HitUrl
@@ -121,7 +122,7 @@ class Responder:
                 added, item, output_index = run.search_started(img_idx)
                 yield added
                 matches = await anyio.to_thread.run_sync(
-                    self._catalog.search, image.pixels, MAX_HITS_PER_SEARCH
+                    self._catalog.search, image.pixels, MAX_HITS_PER_SEARCH, limiter=self._searches
                 )
                 outcome, done = run.search_finished(img_idx, item, output_index, matches)
                 outcomes.append(outcome)

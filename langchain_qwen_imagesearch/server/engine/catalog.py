@@ -10,6 +10,7 @@ indexes (``approximate_index``) and searches use them.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -168,6 +169,13 @@ class Catalog:
     def searches_by_meaning(self) -> bool:
         """Whether searches also find similar images, not only edited copies."""
         return self._meaning is not None
+
+    @property
+    def searches_at_once(self) -> int:
+        """How many searches are worth running at the same time: one per core, since a
+        search here is computation (more would only queue for the cores, each holding its
+        pictures and buffers)."""
+        return os.cpu_count() or 1
 
     def warm_up(self) -> None:
         """Build the image encoder now, rather than during the first search (about 1 s)."""

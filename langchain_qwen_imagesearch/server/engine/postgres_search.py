@@ -137,6 +137,11 @@ class DatabaseCatalog(Catalog):
         looks = self._appearance.search(appearance, limit, min_score=rule.near_duplicate_score)
         return looks, similar.result()
 
+    @property
+    def searches_at_once(self) -> int:
+        # A search here mostly waits for the database: as many as the connection pool.
+        return POOL_SIZE
+
     def get(self, entry_id: str) -> CatalogEntry | None:
         # One query: the entry cannot go between finding its key and reading it.
         return self._database.entry_with_id(entry_id)

@@ -66,6 +66,9 @@ class MeaningEncoder:
         self._session = onnxruntime.InferenceSession(
             model, options, providers=["CPUExecutionProvider"]
         )
+        # One run per core at a time: more only queue for the cores, each holding its own
+        # activations (a server under 64 requests at once would run dozens).
+        self._runs = threading.BoundedSemaphore(os.cpu_count() or 1)
 
     def embed(self, images: Sequence[Image.Image]) -> NDArray[np.float32]:
         """The network's pooled features of each picture, as rows."""
@@ -80,7 +83,8 @@ class MeaningEncoder:
         self, images: Sequence[Image.Image]
     ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         batch = np.stack([network_input(image) for image in images])
-        embeddings, logits = self._session.run(["embedding", "logits"], {"image": batch})
+        with self._runs:
+            embeddings, logits = self._session.run(["embedding", "logits"], {"image": batch})
         return np.asarray(embeddings, np.float32), np.asarray(logits, np.float32)
 
 
