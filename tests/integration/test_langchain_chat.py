@@ -27,6 +27,7 @@ from langchain_qwen_imagesearch import (
     portable_history,
 )
 from langchain_qwen_imagesearch.server.testing import TestingServer
+from tests.integration.test_langchain_runnable import CountingRateLimiter
 
 IMAGE_SEARCH = {"type": "image_search"}
 
@@ -269,3 +270,16 @@ def test_a_chat_turn_reports_the_same_progress_events_as_the_tool(
 
     kinds = [type(event) for event in listener.events]
     assert kinds[:2] == [SearchStarted, SearchFinished] and kinds[-1] is SearchCompleted
+
+
+def test_the_rate_limiter_paces_each_turn(
+    dashscope_env: TestingServer, question: HumanMessage
+) -> None:
+    limiter = CountingRateLimiter()
+    chat = ChatQwenImageSearch(rate_limiter=limiter)
+
+    reply = chat.invoke([question])
+    chat.invoke([HumanMessage("Thanks!")])
+
+    assert image_search_result(reply) is not None
+    assert limiter.acquired == 2

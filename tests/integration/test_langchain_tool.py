@@ -18,6 +18,7 @@ from langchain_qwen_imagesearch import (
 )
 from langchain_qwen_imagesearch.server import demo_catalog_dir
 from langchain_qwen_imagesearch.server.testing import Fault, TestingServer
+from tests.integration.test_langchain_runnable import CountingRateLimiter
 
 
 @pytest.fixture
@@ -180,3 +181,15 @@ def test_called_without_a_tool_call_it_returns_the_text(
 
     assert isinstance(content, str)
     assert content.startswith(f"Searched the image {catalog_photo}.")
+
+
+def test_the_rate_limiter_paces_each_search(
+    dashscope_env: TestingServer, catalog_photo: Path
+) -> None:
+    limiter = CountingRateLimiter()
+    tool = QwenImageSearchTool(local_image_dirs=[demo_catalog_dir()], rate_limiter=limiter)
+
+    call(tool, image=str(catalog_photo))
+    call(tool, image=str(catalog_photo), query="where else")
+
+    assert limiter.acquired == 2
