@@ -111,7 +111,10 @@ class ApproximateNeighbours:
     def search(self, queries: ArrayLike, k: int, min_score: float = -1.0) -> Neighbours:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        keys = self._index.nearest_keys(queries, k)
+        # At least EXPANSION_SEARCH candidates, scored exactly: the graph ranks by 8-bit
+        # distances, so an entry just past the first k may score higher, and some of the
+        # first k may fall below min_score.
+        keys = self._index.nearest_keys(queries, max(k, EXPANSION_SEARCH))
         rows = np.searchsorted(self._keys, keys).clip(0, max(len(self) - 1, 0))
         rows = rows[self._keys[rows] == keys].astype(np.intp)
         scores = row_scores(self._vectors, queries, rows)
