@@ -40,8 +40,8 @@ from langchain_qwen_imagesearch.server.engine.meaning.encoder import (
 from langchain_qwen_imagesearch.server.engine.meaning.space import centred_on, rebuilt_features
 from langchain_qwen_imagesearch.server.engine.postgres_search import DATABASE_LAYOUT
 from langchain_qwen_imagesearch.server.next_generation import (
-    RECENTRE_FACTOR,
     Additions,
+    keeps_centre,
     write_next_generation,
 )
 from langchain_qwen_imagesearch.server.store.catalog_files import (
@@ -235,7 +235,7 @@ def _write_described(
     to_write = [described[row] for row in changed]
     raw = _meaning_features(to_write)
     centre, since = write.centre, write.centred_at_count
-    if centre is not None and since / RECENTRE_FACTOR <= count <= since * RECENTRE_FACTOR:
+    if centre is not None and keeps_centre(since, count):
         write.upsert(_database_rows(to_write, keys[changed], centre, raw))
         write.finish(count, centre, since)
         return count
@@ -399,8 +399,7 @@ def _earlier(stored: StoredCatalog, row: int) -> Described:
     """What the last runs stored in ``row``."""
     meaning = None
     if stored.meaning is not None:
-        units = np.asarray(stored.meaning.units[row], np.float32)
-        meaning = units * np.float32(stored.meaning.norms[row]) + stored.meaning.centre
+        meaning = rebuilt_features(stored.meaning, np.array([row], np.intp))[0]
     return Described(
         stored.entries.entry(row),
         np.asarray(stored.appearance[row], np.float32),

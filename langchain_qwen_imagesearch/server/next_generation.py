@@ -66,6 +66,12 @@ class Additions:
         )
 
 
+def keeps_centre(centred_at_count: int, count: int) -> bool:
+    """Whether meaning descriptors centred when the catalog had ``centred_at_count`` entries
+    keep that centre now that it has ``count``: until it has doubled or halved."""
+    return centred_at_count / RECENTRE_FACTOR <= count <= centred_at_count * RECENTRE_FACTOR
+
+
 def write_next_generation(
     folder: Path,
     stored: StoredCatalog | None,
@@ -91,18 +97,12 @@ def write_next_generation(
     kept_appearance = _rows(stored.appearance if stored else None, kept_rows, APPEARANCE_DIM)
     appearance = ordered(_stacked(kept_appearance, additions.appearance.astype(np.float16)))
 
-    recentred = (
-        stored is None
-        or stored.meaning is None
-        or not stored.centred_at_count / RECENTRE_FACTOR
-        <= count
-        <= stored.centred_at_count * RECENTRE_FACTOR
+    recentred = not (
+        stored is not None
+        and stored.meaning is not None
+        and keeps_centre(stored.centred_at_count, count)
     )
-    if recentred or stored is None or stored.meaning is None:
-        kept = _kept_meaning_features(stored, kept_rows)
-        meaning = centred_on_mean(MEANING_MODEL, _stacked(kept, additions.meaning))
-        centred_at_count = count
-    else:
+    if stored is not None and stored.meaning is not None and not recentred:
         units, norms = centred_on(stored.meaning.centre, additions.meaning)
         meaning = StoredMeaning(
             MEANING_MODEL,
@@ -111,6 +111,10 @@ def write_next_generation(
             np.concatenate([np.asarray(stored.meaning.norms[kept_rows]), norms]),
         )
         centred_at_count = stored.centred_at_count
+    else:
+        kept = _kept_meaning_features(stored, kept_rows)
+        meaning = centred_on_mean(MEANING_MODEL, _stacked(kept, additions.meaning))
+        centred_at_count = count
     if not in_order:
         meaning = StoredMeaning(
             meaning.model, meaning.centre, meaning.units[order], meaning.norms[order]
@@ -194,10 +198,7 @@ def _kept_meaning_features(
 ) -> NDArray[np.float32]:
     if stored is None or stored.meaning is None or not len(kept_rows):
         return np.zeros((0, MEANING_DIM), np.float32)
-    kept = stored.meaning
-    return rebuilt_features(
-        StoredMeaning(kept.model, kept.centre, kept.units[kept_rows], kept.norms[kept_rows])
-    )
+    return rebuilt_features(stored.meaning, kept_rows)
 
 
 def _rows(

@@ -46,10 +46,14 @@ def centred_on(
     return units, norms
 
 
-def rebuilt_features(stored: StoredMeaning) -> NDArray[np.float32]:
-    """The features as the encoder gave them (to float16 precision), one row per entry."""
-    units = stored.units.astype(np.float32)
-    return np.asarray(units * stored.norms[:, None] + stored.centre, dtype=np.float32)
+def rebuilt_features(
+    stored: StoredMeaning, rows: NDArray[np.intp] | None = None
+) -> NDArray[np.float32]:
+    """The features as the encoder gave them (to float16 precision), one row per entry (of
+    ``rows`` only, if given)."""
+    units = stored.units if rows is None else stored.units[rows]
+    norms = stored.norms if rows is None else stored.norms[rows]
+    return np.asarray(units.astype(np.float32) * norms[:, None] + stored.centre, np.float32)
 
 
 def centred_query(
