@@ -151,9 +151,10 @@ def _index_into(
     started: float,
 ) -> IndexReport:
     stored = _stored(folder)
-    earlier = _earlier_of_folder(stored, source_dir)
+    in_folder = _in_folder(stored, source_dir)
+    earlier = _earlier_of_rows(stored, np.flatnonzero(in_folder))
     # The catalog's other folders stay as they are, but for meaning descriptors they lack.
-    others = _other_rows(stored, source_dir)
+    others = np.flatnonzero(~in_folder).astype(np.intp)
     to_upgrade: dict[Path, Described] = {}
     kept_rows = others
     if stored is not None and stored.meaning is None:
@@ -408,23 +409,19 @@ def _earlier(stored: StoredCatalog, row: int) -> Described:
     )
 
 
-def _in_folder(stored: StoredCatalog, source_dir: Path) -> NDArray[np.bool_]:
+def _in_folder(stored: StoredCatalog | None, source_dir: Path) -> NDArray[np.bool_]:
+    """Which stored rows are files below ``source_dir``."""
+    if stored is None:
+        return np.zeros(0, dtype=bool)
     prefix = str(source_dir) + os.sep
     return np.array([path.startswith(prefix) for path in stored.entries.paths()], dtype=bool)
 
 
-def _earlier_of_folder(stored: StoredCatalog | None, source_dir: Path) -> dict[Path, Described]:
-    """What the last runs indexed below ``source_dir``, by absolute path."""
+def _earlier_of_rows(stored: StoredCatalog | None, rows: NDArray[np.intp]) -> dict[Path, Described]:
+    """What the last runs stored in ``rows``, by absolute path."""
     if stored is None:
         return {}
-    rows = np.flatnonzero(_in_folder(stored, source_dir))
     return {_path_of(e): e for e in (_earlier(stored, int(row)) for row in rows)}
-
-
-def _other_rows(stored: StoredCatalog | None, source_dir: Path) -> NDArray[np.intp]:
-    if stored is None:
-        return _no_rows()
-    return np.flatnonzero(~_in_folder(stored, source_dir)).astype(np.intp)
 
 
 def _no_rows() -> NDArray[np.intp]:

@@ -199,10 +199,6 @@ class EntryTable(Sequence[CatalogEntry]):
             return int(self._id_order[position])
         return None
 
-    def rows_of_keys(self, keys: NDArray[np.int64]) -> NDArray[np.intp]:
-        """The rows of ``keys`` (each must be in the table)."""
-        return np.searchsorted(self.keys, keys).astype(np.intp)
-
     def paths(self) -> list[str]:
         """Every row's path ("" where there is none): what an index run compares with."""
         return [self._text_field(row, 1) for row in range(len(self))]
