@@ -157,7 +157,8 @@ def serve(
 ) -> None:
     """Serve in the foreground until interrupted (the ``serve`` command), on ``host:port``
     or an already bound ``sock``. Logs go to stderr without ever blocking the server;
-    requests are logged only with ``access_log``."""
+    requests are logged only with ``access_log``. The process's BLAS stays on one thread
+    from then on (``one_blas_thread_per_search``), as a server's should."""
     check_bind_address(sock.getsockname()[0] if sock else host, api_key)
     sock = sock or bound_socket(host, port)
     one_blas_thread_per_search()
